@@ -1,0 +1,12 @@
+//! sslvpn-gateway: a gRPC service that changes Alibaba Cloud SSL-VPN servers
+//! (the VPC API's ModifySslVpnServer) and follows each asynchronous change
+//! until the cloud has really applied it.
+//!
+//! Data flows one way: transport (`server`) → `service` → `validate` /
+//! `domain` → `cloud`. The `emulator` plays the cloud over real HTTP for
+//! demos and tests and never calls into the service.
+
+pub mod domain;
+pub mod error;
+pub mod pb;
+pub mod validate;
