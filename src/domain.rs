@@ -245,8 +245,14 @@ impl Changes {
             }
         };
         push(Field::Name, self.name.clone());
-        push(Field::ClientIpPool, self.client_ip_pool.map(|n| n.to_string()));
-        push(Field::LocalSubnet, self.local_subnet.as_deref().map(format_subnets));
+        push(
+            Field::ClientIpPool,
+            self.client_ip_pool.map(|n| n.to_string()),
+        );
+        push(
+            Field::LocalSubnet,
+            self.local_subnet.as_deref().map(format_subnets),
+        );
         push(Field::Proto, self.proto.map(|p| p.as_api().to_owned()));
         push(Field::Cipher, self.cipher.map(|c| c.as_api().to_owned()));
         push(Field::Port, self.port.map(|p| p.to_string()));

@@ -247,7 +247,10 @@ mod tests {
             .collect();
         assert_eq!(
             fields,
-            vec![("name", "InvalidName"), ("port", "SslVpnServerPort.Illegal")]
+            vec![
+                ("name", "InvalidName"),
+                ("port", "SslVpnServerPort.Illegal")
+            ]
         );
     }
 
@@ -265,12 +268,16 @@ mod tests {
             Some(Duration::from_secs(10))
         );
         let info = details.error_info().expect("ErrorInfo");
-        assert_eq!(info.metadata.get("requestId").map(String::as_str), Some("REQ-1"));
+        assert_eq!(
+            info.metadata.get("requestId").map(String::as_str),
+            Some("REQ-1")
+        );
     }
 
     #[test]
     fn rpc_status_keeps_code_and_details() {
-        let rpc = Error::new(Class::NotFound, "InvalidSslVpnServerId.NotFound", "gone").to_rpc_status();
+        let rpc =
+            Error::new(Class::NotFound, "InvalidSslVpnServerId.NotFound", "gone").to_rpc_status();
         assert_eq!(rpc.code, Code::NotFound as i32);
         assert_eq!(rpc.details.len(), 1);
         assert!(rpc.details[0].type_url.ends_with("google.rpc.ErrorInfo"));

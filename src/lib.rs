@@ -6,7 +6,10 @@
 //! `domain` → `cloud`. The `emulator` plays the cloud over real HTTP for
 //! demos and tests and never calls into the service.
 
+pub mod config;
 pub mod domain;
 pub mod error;
 pub mod pb;
+pub mod server;
+pub mod service;
 pub mod validate;

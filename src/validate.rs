@@ -45,8 +45,12 @@ const CLIENT_POOL_RESERVED: [&str; 5] = [
     "255.0.0.0/8",
 ];
 /// Ranges a local subnet may not touch.
-const LOCAL_SUBNET_RESERVED: [&str; 4] =
-    ["127.0.0.0/8", "169.254.0.0/16", "224.0.0.0/4", "255.0.0.0/8"];
+const LOCAL_SUBNET_RESERVED: [&str; 4] = [
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "224.0.0.0/4",
+    "255.0.0.0/8",
+];
 
 /// Ports the cloud refuses for an SSL server.
 pub const RESERVED_PORTS: [u16; 16] = [
@@ -173,47 +177,65 @@ pub fn modification(input: &ModifyInput<'_>) -> Result<Modification, Violations>
     let out = &mut violations;
 
     let region = keep(out, region_id(input.region_id));
-    let server = keep(out, ssl_vpn_server_id(input.ssl_vpn_server_id).map(str::to_owned));
+    let server = keep(
+        out,
+        ssl_vpn_server_id(input.ssl_vpn_server_id).map(str::to_owned),
+    );
     let token = keep(out, client_token(input.client_token));
-    let changes = Changes {
-        name: input
-            .name
-            .and_then(|n| keep(out, name(n).map(str::to_owned))),
-        client_ip_pool: input.client_ip_pool.and_then(|p| keep(out, client_ip_pool(p))),
-        local_subnet: input.local_subnet.and_then(|list| {
-            local_subnet(list).map_err(|list| out.extend(list)).ok()
-        }),
-        proto: input.proto.and_then(|p| {
-            keep(out, Protocol::from_api(p).ok_or_else(|| {
-                Violation::invalid(Field::Proto, format!("unknown protocol {p:?}: TCP or UDP"))
-            }))
-        }),
-        cipher: input.cipher.and_then(|c| {
-            keep(out, Cipher::from_api(c).ok_or_else(|| {
+    let changes =
+        Changes {
+            name: input
+                .name
+                .and_then(|n| keep(out, name(n).map(str::to_owned))),
+            client_ip_pool: input
+                .client_ip_pool
+                .and_then(|p| keep(out, client_ip_pool(p))),
+            local_subnet: input
+                .local_subnet
+                .and_then(|list| local_subnet(list).map_err(|list| out.extend(list)).ok()),
+            proto: input.proto.and_then(|p| {
+                keep(
+                    out,
+                    Protocol::from_api(p).ok_or_else(|| {
+                        Violation::invalid(
+                            Field::Proto,
+                            format!("unknown protocol {p:?}: TCP or UDP"),
+                        )
+                    }),
+                )
+            }),
+            cipher: input.cipher.and_then(|c| {
+                keep(out, Cipher::from_api(c).ok_or_else(|| {
                 Violation::invalid(
                     Field::Cipher,
                     format!("unknown cipher {c:?}: AES-128-CBC, AES-192-CBC, AES-256-CBC or none"),
                 )
             }))
-        }),
-        port: input.port.and_then(|p| keep(out, port(p))),
-        compress: input.compress,
-        enable_multi_factor_auth: input.enable_multi_factor_auth,
-        idaas_instance_id: input
-            .idaas_instance_id
-            .and_then(|v| keep(out, idaas_id(Field::IdaasInstanceId, v).map(str::to_owned))),
-        idaas_region_id: input.idaas_region_id.and_then(|v| {
-            keep(out, region_id(v).map(|r| r.as_str().to_owned()).map_err(|_| {
-                Violation::invalid(
-                    Field::IdaasRegionId,
-                    "idaas_region_id must be a region id such as cn-hangzhou",
+            }),
+            port: input.port.and_then(|p| keep(out, port(p))),
+            compress: input.compress,
+            enable_multi_factor_auth: input.enable_multi_factor_auth,
+            idaas_instance_id: input
+                .idaas_instance_id
+                .and_then(|v| keep(out, idaas_id(Field::IdaasInstanceId, v).map(str::to_owned))),
+            idaas_region_id: input.idaas_region_id.and_then(|v| {
+                keep(
+                    out,
+                    region_id(v).map(|r| r.as_str().to_owned()).map_err(|_| {
+                        Violation::invalid(
+                            Field::IdaasRegionId,
+                            "idaas_region_id must be a region id such as cn-hangzhou",
+                        )
+                    }),
                 )
-            }))
-        }),
-        idaas_application_id: input
-            .idaas_application_id
-            .and_then(|v| keep(out, idaas_id(Field::IdaasApplicationId, v).map(str::to_owned))),
-    };
+            }),
+            idaas_application_id: input.idaas_application_id.and_then(|v| {
+                keep(
+                    out,
+                    idaas_id(Field::IdaasApplicationId, v).map(str::to_owned),
+                )
+            }),
+        };
     if let (Some(pool), Some(subnets)) = (changes.client_ip_pool, &changes.local_subnet) {
         violations.extend(ip_conflict(pool, subnets).err());
     }
@@ -293,8 +315,7 @@ pub fn region_id(s: &str) -> Result<RegionId, Violation> {
     let rest_ok = (1..=5).contains(&rest.len())
         && rest.iter().all(|g| {
             !g.is_empty()
-                && g
-                    .bytes()
+                && g.bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         });
     if head_ok && rest_ok {
@@ -372,7 +393,7 @@ pub fn name(s: &str) -> Result<&str, Violation> {
 
 /// Parses `a.b.c.d/n` and insists on the network address.
 fn network(field: Field, s: &str) -> Result<Ipv4Net, Violation> {
-    let net: Ipv4Net = s.trim().parse().map_err(|_| {
+    let net = strict_cidr(s.trim()).ok_or_else(|| {
         Violation::invalid(
             field,
             format!("{s:?} is not an IPv4 CIDR block such as 10.0.0.0/24"),
@@ -381,10 +402,28 @@ fn network(field: Field, s: &str) -> Result<Ipv4Net, Violation> {
     if net.trunc() != net {
         return Err(Violation::invalid(
             field,
-            format!("{s:?} is not a network address; did you mean {}?", net.trunc()),
+            format!(
+                "{s:?} is not a network address; did you mean {}?",
+                net.trunc()
+            ),
         ));
     }
     Ok(net)
+}
+
+/// `a.b.c.d/n` in its one canonical spelling: std's address parser refuses
+/// leading zeros (`010.0.0.0` reads as octal elsewhere), and so do we for `n`.
+fn strict_cidr(s: &str) -> Option<Ipv4Net> {
+    let (addr, prefix) = s.split_once('/')?;
+    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
+    let canonical = !prefix.is_empty()
+        && prefix.len() <= 2
+        && prefix.bytes().all(|b| b.is_ascii_digit())
+        && (prefix == "0" || !prefix.starts_with('0'));
+    if !canonical {
+        return None;
+    }
+    Ipv4Net::new(addr, prefix.parse().ok()?).ok()
 }
 
 fn first_reserved(net: Ipv4Net, reserved: &[&str]) -> Option<Ipv4Net> {
@@ -516,8 +555,7 @@ pub fn port(p: i64) -> Result<u16, Violation> {
 fn idaas_id(field: Field, s: &str) -> Result<&str, Violation> {
     if !s.is_empty()
         && s.len() <= MAX_IDAAS_ID_LEN
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     {
         Ok(s)

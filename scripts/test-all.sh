@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every check the project has, in the order a reviewer would run them.
+# Needs only the Rust toolchain, Node (for buf) and Python 3.11; installs the
+# rest itself. Used verbatim by CI (.ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUF_VERSION=1.75.0
+buf() { npx --yes "@bufbuild/buf@${BUF_VERSION}" "$@"; }
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "buf lint (STANDARD)"
+buf lint
+
+step "cargo test"
+cargo test --locked

@@ -1,0 +1,178 @@
+//! The transport: a tonic server with health, reflection, limits and a
+//! graceful shutdown, around the `service`.
+//!
+//! Shutdown order matters to clients: health turns NOT_SERVING first (so
+//! load balancers stop sending), open streams are told to end (they would
+//! otherwise hold the server open forever), then the listener stops and
+//! in-flight calls drain, all within a bounded grace period.
+
+use std::{future::Future, net::SocketAddr};
+
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tower::limit::GlobalConcurrencyLimitLayer;
+
+use crate::{
+    config::ServeConfig,
+    pb::{self, ssl_vpn_service_server::SslVpnServiceServer},
+    service::SslVpnGateway,
+};
+
+/// Why the server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("reflection descriptors are invalid: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("the gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("the server task panicked or was cancelled: {0}")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// A running server: its address, and the way to stop it.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), ServeError>>,
+}
+
+impl ServerHandle {
+    /// The address the listener is bound to (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Starts the graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// Shuts down gracefully and waits until the server has stopped.
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        self.shutdown.cancel();
+        self.task.await?
+    }
+
+    /// Waits until the server stops (after a shutdown signal).
+    pub async fn wait(self) -> Result<(), ServeError> {
+        self.task.await?
+    }
+}
+
+/// Binds `config.listen` and serves until `signal` resolves.
+pub async fn run(
+    config: ServeConfig,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let handle = start(config, listener).await?;
+    tracing::info!(addr = %handle.local_addr(), "serving sslvpn.v1.SslVpnService");
+    let shutdown = handle.shutdown.clone();
+    tokio::spawn(async move {
+        signal.await;
+        shutdown.cancel();
+    });
+    handle.wait().await
+}
+
+/// Serves on an already bound listener (tests bind 127.0.0.1:0).
+pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerHandle, ServeError> {
+    let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let shutdown = CancellationToken::new();
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<SslVpnServiceServer<SslVpnGateway>>()
+        .await;
+
+    let reflection_v1 = reflection_builder().build_v1()?;
+    let reflection_v1alpha = reflection_builder().build_v1alpha()?;
+
+    let gateway = SslVpnGateway::new(shutdown.child_token());
+    let service = SslVpnServiceServer::new(gateway)
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(4 * 1024 * 1024);
+
+    let router = Server::builder()
+        .timeout(config.request_timeout)
+        .concurrency_limit_per_connection(config.concurrency_per_connection)
+        .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
+        .trace_fn(server_span)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(service);
+
+    let grace = config.shutdown_grace;
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        let stopped = stop.clone();
+        let serve =
+            router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                stopped.cancelled().await;
+                // Tell load balancers first; streams were cancelled through
+                // the child token at the same moment.
+                health
+                    .set_service_status("", ServingStatus::NotServing)
+                    .await;
+                health
+                    .set_not_serving::<SslVpnServiceServer<SslVpnGateway>>()
+                    .await;
+            });
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => return result.map_err(ServeError::from),
+            () = stop.cancelled() => {}
+        }
+        // tonic has no drain timeout of its own: bound it here.
+        match tokio::time::timeout(grace, serve).await {
+            Ok(result) => result.map_err(ServeError::from),
+            Err(_) => {
+                tracing::warn!(?grace, "grace period over; closing remaining connections");
+                Ok(())
+            }
+        }
+    });
+
+    Ok(ServerHandle {
+        addr,
+        shutdown,
+        task,
+    })
+}
+
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        // So clients can decode ErrorInfo, BadRequest and RetryInfo details.
+        .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+}
+
+/// One span per RPC, named after the fully-qualified method (OTel semconv 1.42).
+fn server_span(req: &http::Request<()>) -> tracing::Span {
+    let method = req.uri().path().trim_start_matches('/');
+    tracing::info_span!(
+        "rpc",
+        otel.name = %method,
+        otel.kind = "server",
+        rpc.system.name = "grpc",
+        rpc.method = %method,
+    )
+}
