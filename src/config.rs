@@ -4,9 +4,15 @@
 //! Tests build a `ServeConfig` directly (`ServeConfig::default()` plus the
 //! fields they care about), so nothing below the CLI reads the environment.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{collections::HashMap, fmt, net::SocketAddr, time::Duration};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+
+use crate::{
+    cloud::{CloudConfig, Credentials, RetryPolicy, SignatureVersion},
+    service::WatchLimits,
+    watch::PollConfig,
+};
 
 /// `sslvpn-gateway serve` flags.
 #[derive(Args, Clone, Debug)]
@@ -37,6 +43,88 @@ pub struct ServeArgs {
     /// the process exits anyway.
     #[arg(long, env = "SSLVPN_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// Start the embedded VPC API emulator on a loopback port and send every
+    /// call there, with its demo credentials: no cloud account needed.
+    #[arg(long, env = "SSLVPN_EMULATOR", conflicts_with_all = ["endpoint", "region_endpoint"])]
+    pub emulator: bool,
+
+    /// Send every region's calls to this URL (a proxy, an emulator) instead of
+    /// vpc.<region>.aliyuncs.com. Plain http is accepted here only.
+    #[arg(long, env = "SSLVPN_ENDPOINT")]
+    pub endpoint: Option<String>,
+
+    /// A region's own endpoint, as REGION=URL; repeat for several regions.
+    #[arg(long = "region-endpoint", env = "SSLVPN_REGION_ENDPOINTS", value_delimiter = ',', value_parser = parse_region_endpoint)]
+    pub region_endpoint: Vec<(String, String)>,
+
+    /// Signature algorithm for upstream calls: v3 (ACS3-HMAC-SHA256, the
+    /// SDKs' default) or v1 (legacy HMAC-SHA1).
+    #[arg(long, env = "SSLVPN_SIGNATURE_VERSION", value_enum, default_value = "v3")]
+    pub signature_version: SignatureArg,
+
+    /// Upstream connect timeout.
+    #[arg(long, env = "SSLVPN_UPSTREAM_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub upstream_connect_timeout: Duration,
+
+    /// Upstream read timeout.
+    #[arg(long, env = "SSLVPN_UPSTREAM_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub upstream_read_timeout: Duration,
+
+    /// Most attempts per upstream call, the first included (transient
+    /// failures only; a modify keeps its ClientToken on every attempt).
+    #[arg(long, env = "SSLVPN_UPSTREAM_MAX_ATTEMPTS", default_value_t = 4)]
+    pub upstream_max_attempts: u32,
+
+    /// Poll interval while a gateway is busy or a watcher awaits a change.
+    #[arg(long, env = "SSLVPN_POLL_MIN_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub poll_min_interval: Duration,
+
+    /// Poll interval an idle gateway backs off to.
+    #[arg(long, env = "SSLVPN_POLL_MAX_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub poll_max_interval: Duration,
+
+    /// Watch timeout when the caller sets none.
+    #[arg(long, env = "SSLVPN_WATCH_DEFAULT_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub watch_default_timeout: Duration,
+
+    /// Longest watch timeout a caller may ask for.
+    #[arg(long, env = "SSLVPN_WATCH_MAX_TIMEOUT", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub watch_max_timeout: Duration,
+}
+
+/// `--signature-version` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SignatureArg {
+    V3,
+    V1,
+}
+
+fn parse_region_endpoint(s: &str) -> Result<(String, String), String> {
+    let (region, url) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected REGION=URL"))?;
+    crate::validate::region_id(region.trim()).map_err(|v| v.description)?;
+    Ok((region.trim().to_owned(), url.trim().to_owned()))
+}
+
+/// Where the gateway's cloud credentials come from.
+#[derive(Clone)]
+pub enum CredentialSource {
+    /// The official chain: environment, CLI profile, credentials file, ECS
+    /// RAM role.
+    Chain,
+    /// Fixed credentials (the emulator's demo pair, tests).
+    Static(Credentials),
+}
+
+impl fmt::Debug for CredentialSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CredentialSource::Chain => f.write_str("Chain"),
+            CredentialSource::Static(_) => f.write_str("Static(***)"),
+        }
+    }
 }
 
 /// The gateway's configuration, parsed once.
@@ -48,6 +136,11 @@ pub struct ServeConfig {
     pub concurrency_per_connection: usize,
     pub concurrency_limit: usize,
     pub shutdown_grace: Duration,
+    /// How to reach the cloud.
+    pub cloud: CloudConfig,
+    pub credentials: CredentialSource,
+    pub poll: PollConfig,
+    pub watch: WatchLimits,
 }
 
 impl Default for ServeConfig {
@@ -59,6 +152,10 @@ impl Default for ServeConfig {
             concurrency_per_connection: 64,
             concurrency_limit: 512,
             shutdown_grace: Duration::from_secs(10),
+            cloud: CloudConfig::default(),
+            credentials: CredentialSource::Chain,
+            poll: PollConfig::default(),
+            watch: WatchLimits::default(),
         }
     }
 }
@@ -72,6 +169,31 @@ impl From<ServeArgs> for ServeConfig {
             concurrency_per_connection: a.concurrency_per_connection,
             concurrency_limit: a.concurrency_limit,
             shutdown_grace: a.shutdown_grace,
+            cloud: CloudConfig {
+                signature_version: match a.signature_version {
+                    SignatureArg::V3 => SignatureVersion::V3,
+                    SignatureArg::V1 => SignatureVersion::V1,
+                },
+                endpoint: a.endpoint,
+                region_endpoints: a.region_endpoint.into_iter().collect::<HashMap<_, _>>(),
+                connect_timeout: a.upstream_connect_timeout,
+                read_timeout: a.upstream_read_timeout,
+                retry: RetryPolicy {
+                    max_attempts: a.upstream_max_attempts.max(1),
+                    ..RetryPolicy::default()
+                },
+                ..CloudConfig::default()
+            },
+            credentials: CredentialSource::Chain,
+            poll: PollConfig {
+                min_interval: a.poll_min_interval,
+                max_interval: a.poll_max_interval.max(a.poll_min_interval),
+                ..PollConfig::default()
+            },
+            watch: WatchLimits {
+                default_timeout: a.watch_default_timeout.min(a.watch_max_timeout),
+                max_timeout: a.watch_max_timeout,
+            },
         }
     }
 }

@@ -130,7 +130,7 @@ impl GatewayStatus {
 /// The cloud's `BusinessStatus` value of a locked account.
 pub const BUSINESS_STATUS_FINANCIAL_LOCKED: &str = "FinancialLocked";
 
-/// A changeable field: its proto field name and the cloud's parameter name.
+/// A request field: its proto field name and the cloud's parameter name.
 /// Violations name the proto field; the cloud and the emulator speak the
 /// parameter name; this table is the one place they meet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -151,6 +151,8 @@ pub enum Field {
     IdaasInstanceId,
     IdaasRegionId,
     IdaasApplicationId,
+    /// `WatchSslVpnServerRequest.operation_id`; the cloud has no such parameter.
+    OperationId,
 }
 
 impl Field {
@@ -172,6 +174,7 @@ impl Field {
             Field::IdaasInstanceId => "idaas_instance_id",
             Field::IdaasRegionId => "idaas_region_id",
             Field::IdaasApplicationId => "idaas_application_id",
+            Field::OperationId => "operation_id",
         }
     }
 
@@ -193,6 +196,7 @@ impl Field {
             Field::IdaasInstanceId => "IDaaSInstanceId",
             Field::IdaasRegionId => "IDaaSRegionId",
             Field::IdaasApplicationId => "IDaaSApplicationId",
+            Field::OperationId => "",
         }
     }
 }

@@ -13,7 +13,10 @@ use std::{collections::HashMap, fmt, time::Duration};
 use tonic::Code;
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-use crate::validate::Violations;
+use crate::{
+    cloud::{CloudError, CloudErrorClass},
+    validate::Violations,
+};
 
 /// `ErrorInfo.domain` of every error: the cloud's, since reasons are its codes.
 pub const ERROR_DOMAIN: &str = "vpc.aliyuncs.com";
@@ -172,6 +175,52 @@ impl From<Violations> for Error {
             reason: first.code.clone(),
             violations: Some(violations),
             ..Self::new(Class::InvalidArgument, String::new(), message)
+        }
+    }
+}
+
+/// How long to suggest waiting when the cloud throttled us without saying.
+const THROTTLED_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// How long to suggest waiting while a gateway applies a change (Terraform
+/// waits 10 s between attempts on `VpnGateway.Configuring`).
+const GATEWAY_BUSY_RETRY_AFTER: Duration = Duration::from_secs(10);
+
+impl From<CloudError> for Error {
+    /// The table for the cloud's failures: its error class decides ours; its
+    /// code stays the reason and its RequestId travels along.
+    fn from(err: CloudError) -> Self {
+        let (class, retry_after) = match err.class() {
+            CloudErrorClass::NotFound => (Class::NotFound, None),
+            CloudErrorClass::Forbidden => (Class::PermissionDenied, None),
+            CloudErrorClass::Throttled => (
+                Class::ResourceExhausted,
+                Some(err.retry_after().unwrap_or(THROTTLED_RETRY_AFTER)),
+            ),
+            CloudErrorClass::GatewayBusy => (
+                Class::FailedPrecondition,
+                Some(err.retry_after().unwrap_or(GATEWAY_BUSY_RETRY_AFTER)),
+            ),
+            CloudErrorClass::Transient => (Class::Unavailable, err.retry_after()),
+            CloudErrorClass::Conflict | CloudErrorClass::Locked => {
+                (Class::FailedPrecondition, None)
+            }
+            CloudErrorClass::BadParameter => (Class::InvalidArgument, None),
+            CloudErrorClass::DeadlineExceeded => (Class::DeadlineExceeded, None),
+            // The gateway's own credentials were refused or missing: an
+            // operator must act; the caller's retry cannot help.
+            CloudErrorClass::Credentials => (Class::Internal, None),
+            CloudErrorClass::Unknown => (Class::Unknown, None),
+        };
+        let mut error = Error::new(class, err.code(), err.message().to_owned());
+        if let Some(id) = err.request_id() {
+            error = error.with_request_id(id);
+        }
+        if let Some(status) = err.http_status() {
+            error = error.with_metadata("httpStatus", status.to_string());
+        }
+        match retry_after {
+            Some(delay) => error.with_retry_after(delay),
+            None => error,
         }
     }
 }

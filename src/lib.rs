@@ -9,7 +9,9 @@
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod operation;
 pub mod pb;
 pub mod server;
 pub mod service;
 pub mod validate;
+pub mod watch;

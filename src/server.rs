@@ -16,9 +16,11 @@ use tonic_health::ServingStatus;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::{
-    config::ServeConfig,
+    cloud::{self, ChainConfig, CloudError, CredentialProvider, StaticCredentials, VpcClient},
+    config::{CredentialSource, ServeConfig},
     pb::{self, ssl_vpn_service_server::SslVpnServiceServer},
     service::SslVpnGateway,
+    watch::WatchHub,
 };
 
 /// Why the server could not start or stopped abnormally.
@@ -33,6 +35,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("the gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("cannot set up the cloud client: {0}")]
+    Cloud(#[from] CloudError),
     #[error("the server task panicked or was cancelled: {0}")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -104,7 +108,13 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
     let reflection_v1 = reflection_builder().build_v1()?;
     let reflection_v1alpha = reflection_builder().build_v1alpha()?;
 
-    let gateway = SslVpnGateway::new(shutdown.child_token());
+    let credentials: std::sync::Arc<dyn CredentialProvider> = match &config.credentials {
+        CredentialSource::Static(c) => std::sync::Arc::new(StaticCredentials::new(c.clone())),
+        CredentialSource::Chain => cloud::default_chain(&ChainConfig::from_process_env()).await?,
+    };
+    let client = VpcClient::new(config.cloud.clone(), credentials)?;
+    let hub = WatchHub::new(client.clone(), config.poll.clone(), shutdown.child_token());
+    let gateway = SslVpnGateway::new(client, hub, config.watch.clone(), shutdown.child_token());
     let service = SslVpnServiceServer::new(gateway)
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(4 * 1024 * 1024);

@@ -117,11 +117,12 @@ impl Violations {
 
     /// The first violation: the one the cloud would have answered.
     pub fn first(&self) -> &Violation {
-        // Constructed only from a non-empty list (see `collect`).
+        // Constructed only from a non-empty list (see `check`).
         &self.0[0]
     }
 
-    fn collect(list: Vec<Violation>) -> Result<(), Violations> {
+    /// `Err` with the list when any rule was broken.
+    pub fn check(list: Vec<Violation>) -> Result<(), Violations> {
         if list.is_empty() {
             Ok(())
         } else {
@@ -250,7 +251,7 @@ pub fn modification(input: &ModifyInput<'_>) -> Result<Modification, Violations>
         ));
     }
 
-    Violations::collect(violations)?;
+    Violations::check(violations)?;
     match (region, server) {
         (Some(region_id), Some(ssl_vpn_server_id)) => Ok(Modification {
             region_id,

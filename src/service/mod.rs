@@ -2,32 +2,74 @@
 //!
 //! Each handler converts its request into domain terms, lets validation and
 //! the domain logic decide, and maps any failure through the one error
-//! table in `error`. Handlers hold no state a second replica would need.
+//! table in `error`. Handlers hold no state a second replica would need:
+//! an operation id carries everything a watch needs.
 
 pub mod convert;
+pub mod modify;
 
-use std::pin::Pin;
+use std::{pin::Pin, sync::Arc, time::Duration};
 
+use tokio::time::Instant;
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    error::Error,
+    cloud::VpcClient,
+    error::{Class, Error},
+    operation::Operation,
     pb::{self, ssl_vpn_service_server::SslVpnService},
-    validate,
+    validate::{self, Violations},
+    watch::{
+        WatchHub,
+        stream::{self as watch_stream, WatchSpec},
+    },
 };
+
+use self::modify::{Modifier, read_server};
+
+/// Watch timeouts: the default when the caller sets none, and the cap.
+#[derive(Clone, Debug)]
+pub struct WatchLimits {
+    pub default_timeout: Duration,
+    pub max_timeout: Duration,
+}
+
+impl Default for WatchLimits {
+    fn default() -> Self {
+        Self {
+            default_timeout: Duration::from_secs(600),
+            max_timeout: Duration::from_secs(3600),
+        }
+    }
+}
 
 /// The service behind the gRPC listener.
 #[derive(Clone)]
 pub struct SslVpnGateway {
+    cloud: VpcClient,
+    modifier: Arc<Modifier>,
+    hub: WatchHub,
+    limits: WatchLimits,
     /// Cancelled when the process shuts down: open streams end with UNAVAILABLE.
     shutdown: CancellationToken,
 }
 
 impl SslVpnGateway {
-    pub fn new(shutdown: CancellationToken) -> Self {
-        Self { shutdown }
+    pub fn new(
+        cloud: VpcClient,
+        hub: WatchHub,
+        limits: WatchLimits,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            modifier: Arc::new(Modifier::new(cloud.clone())),
+            cloud,
+            hub,
+            limits,
+            shutdown,
+        }
     }
 }
 
@@ -40,21 +82,33 @@ impl SslVpnService for SslVpnGateway {
         &self,
         request: Request<pb::ModifySslVpnServerRequest>,
     ) -> Result<Response<pb::ModifySslVpnServerResponse>, Status> {
-        let _modification = validate::modification(&convert::modify_input(request.get_ref()))
-            .map_err(Error::from)?;
-        Err(Error::unimplemented(
-            "the request is valid, but forwarding to the cloud is not implemented yet",
-        )
-        .into())
+        let deadline = deadline(&request);
+        let modification =
+            validate::modification(&convert::modify_input(request.get_ref())).map_err(Error::from)?;
+        let reply = self.modifier.modify(modification, deadline).await?;
+        Ok(Response::new(reply))
     }
 
     async fn get_ssl_vpn_server_status(
         &self,
         request: Request<pb::GetSslVpnServerStatusRequest>,
     ) -> Result<Response<pb::GetSslVpnServerStatusResponse>, Status> {
+        let deadline = deadline(&request);
         let req = request.get_ref();
-        validate::server_ref(&req.region_id, &req.ssl_vpn_server_id).map_err(Error::from)?;
-        Err(Error::unimplemented("reading from the cloud is not implemented yet").into())
+        let (region, server_id) =
+            validate::server_ref(&req.region_id, &req.ssl_vpn_server_id).map_err(Error::from)?;
+        let server = read_server(&self.cloud, &region, &server_id, deadline).await?;
+        self.hub
+            .remember_gateway(&region, &server_id, &server.vpn_gateway_id);
+        let gateway = self
+            .cloud
+            .describe_vpn_gateway(&region, &server.vpn_gateway_id, deadline)
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(pb::GetSslVpnServerStatusResponse {
+            ssl_vpn_server: Some(convert::ssl_vpn_server(&server)),
+            gateway: Some(convert::gateway_state(&gateway, std::time::SystemTime::now())),
+        }))
     }
 
     type WatchSslVpnServerStream = WatchStream;
@@ -63,9 +117,66 @@ impl SslVpnService for SslVpnGateway {
         &self,
         request: Request<pb::WatchSslVpnServerRequest>,
     ) -> Result<Response<Self::WatchSslVpnServerStream>, Status> {
-        let req = request.get_ref();
-        validate::server_ref(&req.region_id, &req.ssl_vpn_server_id).map_err(Error::from)?;
-        let _ = &self.shutdown;
-        Err(Error::unimplemented("watching is not implemented yet").into())
+        let deadline = deadline(&request);
+        let req = request.into_inner();
+        let (region, server_id) =
+            validate::server_ref(&req.region_id, &req.ssl_vpn_server_id).map_err(Error::from)?;
+        let operation = match req.operation_id.as_str() {
+            "" => None,
+            id => Some(Operation::decode(id).map_err(|v| Error::from(Violations::from(v)))?),
+        };
+        if let Some(op) = &operation
+            && (op.region_id != region || op.ssl_vpn_server_id != server_id)
+        {
+            return Err(Error::new(
+                Class::InvalidArgument,
+                "InvalidParameter.OperationId",
+                "operation_id belongs to another server or region",
+            )
+            .into());
+        }
+        let gateway_id = match (&operation, self.hub.known_gateway(&region, &server_id)) {
+            (Some(op), _) => op.vpn_gateway_id.clone(),
+            (None, Some(known)) => known,
+            (None, None) => {
+                let server = read_server(&self.cloud, &region, &server_id, deadline).await?;
+                self.hub
+                    .remember_gateway(&region, &server_id, &server.vpn_gateway_id);
+                server.vpn_gateway_id
+            }
+        };
+        let timeout = convert::std_duration(req.timeout.as_ref())
+            .unwrap_or(self.limits.default_timeout)
+            .min(self.limits.max_timeout);
+        let subscription = self.hub.subscribe(&region, &gateway_id);
+        let stream = watch_stream::spawn(
+            WatchSpec {
+                ssl_vpn_server_id: server_id,
+                operation,
+                follow: req.follow,
+                timeout,
+            },
+            subscription,
+            self.shutdown.child_token(),
+        );
+        Ok(Response::new(Box::pin(stream)))
     }
+}
+
+/// The caller's deadline, from the `grpc-timeout` header.
+fn deadline<T>(request: &Request<T>) -> Option<Instant> {
+    let value = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let split = value.len().checked_sub(1)?;
+    let (amount, unit) = value.split_at(split);
+    let amount: u64 = amount.parse().ok()?;
+    let timeout = match unit {
+        "H" => Duration::from_secs(amount.saturating_mul(3600)),
+        "M" => Duration::from_secs(amount.saturating_mul(60)),
+        "S" => Duration::from_secs(amount),
+        "m" => Duration::from_millis(amount),
+        "u" => Duration::from_micros(amount),
+        "n" => Duration::from_nanos(amount),
+        _ => return None,
+    };
+    Instant::now().checked_add(timeout)
 }

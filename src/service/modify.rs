@@ -1,0 +1,277 @@
+//! ModifySslVpnServer end to end: pre-flight against the current state, one
+//! change per gateway at a time, the cloud call, and the operation handle.
+//!
+//! The cloud refuses a second change while a gateway is busy
+//! (`VpnGateway.Configuring`) — and "busy" starts before the gateway says
+//! so, during the seconds the cloud takes to pick a change up. So this
+//! replica serialises changes per gateway and remembers the change it last
+//! sent there until it is visible, refusing newcomers meanwhile with
+//! FAILED_PRECONDITION + RetryInfo instead of letting the cloud refuse them.
+//! That memory is an optimisation only: a change sent through another
+//! replica still meets the cloud's own refusal, mapped the same way, and
+//! idempotency rests on the client token, which the cloud honours.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use ipnet::Ipv4Net;
+use tokio::{sync::Mutex as AsyncMutex, time::Instant};
+
+use crate::{
+    cloud::{ModifyRequest, VpcClient},
+    domain::{GatewayStatus, Modification, RegionId, SslVpnServer, VpnGateway},
+    error::{Class, Error},
+    operation::{self, Operation},
+    pb,
+    service::convert,
+    validate::{self, Violations},
+};
+
+/// How long to suggest waiting while a gateway applies a change.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How long to suggest waiting after losing a race on this replica.
+const RACE_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// After this, a change never seen complete stops blocking its gateway here.
+const IN_FLIGHT_TTL: Duration = Duration::from_secs(600);
+
+type GatewayKey = (RegionId, String);
+
+/// A change this replica sent and has not yet seen complete.
+struct InFlight {
+    operation: Operation,
+    response: pb::ModifySslVpnServerResponse,
+    sent_at: Instant,
+}
+
+/// Modifications, one gateway at a time.
+pub struct Modifier {
+    cloud: VpcClient,
+    /// One lock per gateway ever modified here (bounded by the account's
+    /// gateways, so never pruned).
+    locks: Mutex<HashMap<GatewayKey, Arc<AsyncMutex<()>>>>,
+    in_flight: Mutex<HashMap<GatewayKey, InFlight>>,
+}
+
+impl Modifier {
+    pub fn new(cloud: VpcClient) -> Self {
+        Self {
+            cloud,
+            locks: Mutex::new(HashMap::new()),
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn modify(
+        &self,
+        m: Modification,
+        deadline: Option<Instant>,
+    ) -> Result<pb::ModifySslVpnServerResponse, Error> {
+        let client_token = m
+            .client_token
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let server = read_server(&self.cloud, &m.region_id, &m.ssl_vpn_server_id, deadline).await?;
+        let key: GatewayKey = (m.region_id.clone(), server.vpn_gateway_id.clone());
+
+        if let Some(replay) = self.replay(&key, &m, &client_token) {
+            return Ok(replay);
+        }
+        let lock = lock(&self.locks).entry(key.clone()).or_default().clone();
+        let Ok(_serialised) = lock.try_lock_owned() else {
+            return Err(Error::new(
+                Class::Aborted,
+                "VpnGateway.Configuring",
+                "another change to a server on this gateway is being sent; retry shortly",
+            )
+            .with_retry_after(RACE_RETRY_AFTER)
+            .with_metadata("vpnGatewayId", key.1.clone()));
+        };
+
+        let gateway = self
+            .cloud
+            .describe_vpn_gateway(&m.region_id, &key.1, deadline)
+            .await?;
+        check_gateway(&gateway)?;
+        self.check_in_flight(&key, &gateway, &server)?;
+        check_merged(&m, &server, &gateway)?;
+
+        let make_operation = |client_token: String| Operation {
+            region_id: m.region_id.clone(),
+            ssl_vpn_server_id: m.ssl_vpn_server_id.clone(),
+            vpn_gateway_id: key.1.clone(),
+            changes: m.changes.clone(),
+            accepted_at_ms: operation::now_ms(),
+            client_token,
+        };
+
+        if m.changes.pending_against(&server).is_empty() {
+            // Every requested value already holds: nothing to send.
+            let op = make_operation(client_token.clone());
+            return Ok(response(&server, String::new(), client_token, &op, true));
+        }
+
+        let accepted = self
+            .cloud
+            .modify_ssl_vpn_server(
+                &ModifyRequest {
+                    region: &m.region_id,
+                    ssl_vpn_server_id: &m.ssl_vpn_server_id,
+                    client_token: &client_token,
+                    changes: &m.changes,
+                },
+                deadline,
+            )
+            .await?;
+        let op = make_operation(client_token.clone());
+        let done = m.changes.is_name_only();
+        let reply = response(&accepted.server, accepted.request_id, client_token, &op, done);
+        if !done {
+            lock(&self.in_flight).insert(
+                key,
+                InFlight {
+                    operation: op,
+                    response: reply.clone(),
+                    sent_at: Instant::now(),
+                },
+            );
+        }
+        Ok(reply)
+    }
+
+    /// The same token and values as the change in flight: answer as before
+    /// (AIP-155) rather than refusing the caller's own retry.
+    fn replay(
+        &self,
+        key: &GatewayKey,
+        m: &Modification,
+        token: &str,
+    ) -> Option<pb::ModifySslVpnServerResponse> {
+        let in_flight = lock(&self.in_flight);
+        let f = in_flight.get(key)?;
+        (f.operation.client_token == token
+            && f.operation.ssl_vpn_server_id == m.ssl_vpn_server_id
+            && f.operation.changes == m.changes)
+            .then(|| f.response.clone())
+    }
+
+    /// Refuses while a change sent from here is not yet visible.
+    fn check_in_flight(
+        &self,
+        key: &GatewayKey,
+        gateway: &VpnGateway,
+        server: &SslVpnServer,
+    ) -> Result<(), Error> {
+        let mut in_flight = lock(&self.in_flight);
+        let Some(f) = in_flight.get(key) else {
+            return Ok(());
+        };
+        let visible = f.operation.ssl_vpn_server_id != server.ssl_vpn_server_id
+            || f.operation.changes.pending_against(server).is_empty();
+        if f.sent_at.elapsed() > IN_FLIGHT_TTL
+            || (gateway.status() == GatewayStatus::Active && visible)
+        {
+            in_flight.remove(key);
+            return Ok(());
+        }
+        Err(busy(&key.1).with_metadata("operationId", f.response.operation.as_ref().map(|o| o.id.clone()).unwrap_or_default()))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn busy(gateway_id: &str) -> Error {
+    Error::new(
+        Class::FailedPrecondition,
+        "VpnGateway.Configuring",
+        "the gateway is applying an earlier change; retry when it is active again",
+    )
+    .with_retry_after(BUSY_RETRY_AFTER)
+    .with_metadata("vpnGatewayId", gateway_id.to_owned())
+}
+
+/// Reads a server, NOT_FOUND when the cloud does not know it.
+pub async fn read_server(
+    cloud: &VpcClient,
+    region: &RegionId,
+    id: &str,
+    deadline: Option<Instant>,
+) -> Result<SslVpnServer, Error> {
+    cloud
+        .describe_ssl_vpn_server(region, id, deadline)
+        .await?
+        .ok_or_else(|| {
+            Error::new(
+                Class::NotFound,
+                "InvalidSslVpnServerId.NotFound",
+                format!("no SSL server {id} in region {region}"),
+            )
+            .with_metadata("sslVpnServerId", id.to_owned())
+        })
+}
+
+/// A locked or busy gateway cannot take a change now.
+fn check_gateway(gateway: &VpnGateway) -> Result<(), Error> {
+    if gateway.is_financially_locked() {
+        return Err(Error::new(
+            Class::FailedPrecondition,
+            "VpnGateway.FinancialLocked",
+            "the gateway is locked for overdue payment; top up the account first",
+        )
+        .with_metadata("vpnGatewayId", gateway.vpn_gateway_id.clone()));
+    }
+    match gateway.status() {
+        GatewayStatus::Active => Ok(()),
+        _ => Err(busy(&gateway.vpn_gateway_id).with_metadata("gatewayStatus", gateway.status.clone())),
+    }
+}
+
+/// The cross-field rules on the configuration the change would produce.
+fn check_merged(m: &Modification, server: &SslVpnServer, gateway: &VpnGateway) -> Result<(), Error> {
+    let changes = &m.changes;
+    if changes.client_ip_pool.is_none() && changes.local_subnet.is_none() {
+        return Ok(());
+    }
+    let pool = changes
+        .client_ip_pool
+        .or_else(|| server.client_ip_pool.parse::<Ipv4Net>().ok());
+    let subnets = changes.local_subnet.clone().unwrap_or_else(|| {
+        server
+            .local_subnet
+            .split(',')
+            .filter_map(|s| s.trim().parse().ok())
+            .collect()
+    });
+    let mut violations = Vec::new();
+    if let Some(pool) = pool {
+        violations.extend(validate::ip_conflict(pool, &subnets).err());
+        if changes.client_ip_pool.is_some() {
+            let max = server.max_connections.max(gateway.ssl_max_connections);
+            violations.extend(validate::pool_capacity(pool, max).err());
+        }
+    }
+    Violations::check(violations).map_err(Error::from)
+}
+
+fn response(
+    server: &SslVpnServer,
+    request_id: String,
+    client_token: String,
+    op: &Operation,
+    done: bool,
+) -> pb::ModifySslVpnServerResponse {
+    pb::ModifySslVpnServerResponse {
+        ssl_vpn_server: Some(convert::ssl_vpn_server(server)),
+        request_id,
+        client_token,
+        operation: Some(pb::Operation {
+            id: op.encode(),
+            done,
+            vpn_gateway_id: op.vpn_gateway_id.clone(),
+        }),
+    }
+}

@@ -1,0 +1,329 @@
+//! One shared poller per (region, gateway), fanned out to every watcher.
+//!
+//! However many streams watch servers of one gateway, the cloud sees one
+//! DescribeVpnGateway (and one DescribeSslVpnServers) per poll round. The
+//! poller publishes into a `tokio::sync::watch` cell that holds only the
+//! latest observation: publishing never waits for anyone, and a watcher that
+//! falls behind simply reads the newest state next time. The poller stops
+//! when its last watcher leaves.
+//!
+//! The interval adapts: the minimum while the gateway is busy or a watcher
+//! waits for a change to show, doubling up to the maximum while nothing
+//! moves, and backing off (honouring the cloud's retry-after) when
+//! throttled. Transient upstream errors keep the last state and never end
+//! streams; permanent ones (gateway gone, access refused) are published.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, SystemTime},
+};
+
+use tokio::{sync::watch, time::Instant};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::{
+    cloud::{PageRequest, ServerFilter, VpcClient},
+    domain::{RegionId, SslVpnServer, VpnGateway},
+    error::{Class, Error},
+};
+
+/// How the pollers pace themselves.
+#[derive(Clone, Debug)]
+pub struct PollConfig {
+    /// Interval while something is moving or awaited.
+    pub min_interval: Duration,
+    /// Interval an idle gateway backs off to.
+    pub max_interval: Duration,
+    /// Budget for one upstream call.
+    pub call_timeout: Duration,
+}
+
+impl Default for PollConfig {
+    fn default() -> Self {
+        Self {
+            min_interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(10),
+            call_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One poll's result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    pub gateway: VpnGateway,
+    /// The SSL servers on the gateway.
+    pub servers: Vec<SslVpnServer>,
+}
+
+impl Snapshot {
+    pub fn server(&self, id: &str) -> Option<&SslVpnServer> {
+        self.servers.iter().find(|s| s.ssl_vpn_server_id == id)
+    }
+}
+
+/// What watchers read from the cell.
+#[derive(Clone, Debug)]
+pub enum Observation {
+    State {
+        snapshot: Snapshot,
+        observed_at: SystemTime,
+    },
+    /// A permanent failure: the gateway is gone or access was refused.
+    Gone(Error),
+}
+
+type Cell = Option<Arc<Observation>>;
+
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+struct PollerKey {
+    region: RegionId,
+    gateway_id: String,
+}
+
+struct Poller {
+    cell: watch::Sender<Cell>,
+    /// Watchers waiting for something to change: poll at the minimum.
+    urgent: AtomicUsize,
+}
+
+struct HubInner {
+    cloud: VpcClient,
+    config: PollConfig,
+    pollers: Mutex<HashMap<PollerKey, Arc<Poller>>>,
+    /// A server's gateway never changes: remember it to spare the cloud.
+    gateway_of: Mutex<HashMap<(RegionId, String), String>>,
+    shutdown: CancellationToken,
+    poll_rounds: AtomicU64,
+}
+
+/// The shared pollers. Cheap to clone.
+#[derive(Clone)]
+pub struct WatchHub {
+    inner: Arc<HubInner>,
+}
+
+/// Bounds the server→gateway memo; it is only a cache.
+const GATEWAY_MEMO_LIMIT: usize = 100_000;
+
+impl WatchHub {
+    pub fn new(cloud: VpcClient, config: PollConfig, shutdown: CancellationToken) -> Self {
+        Self {
+            inner: Arc::new(HubInner {
+                cloud,
+                config,
+                pollers: Mutex::new(HashMap::new()),
+                gateway_of: Mutex::new(HashMap::new()),
+                shutdown,
+                poll_rounds: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Pollers running now.
+    pub fn active_pollers(&self) -> usize {
+        lock(&self.inner.pollers).len()
+    }
+
+    /// Poll rounds done since start, over all gateways.
+    pub fn poll_rounds(&self) -> u64 {
+        self.inner.poll_rounds.load(Ordering::Relaxed)
+    }
+
+    /// The gateway a server belongs to, if known without a cloud call.
+    pub fn known_gateway(&self, region: &RegionId, server_id: &str) -> Option<String> {
+        lock(&self.inner.gateway_of)
+            .get(&(region.clone(), server_id.to_owned()))
+            .cloned()
+    }
+
+    /// Remembers a server's gateway.
+    pub fn remember_gateway(&self, region: &RegionId, server_id: &str, gateway_id: &str) {
+        let mut memo = lock(&self.inner.gateway_of);
+        if memo.len() >= GATEWAY_MEMO_LIMIT {
+            memo.clear();
+        }
+        memo.insert(
+            (region.clone(), server_id.to_owned()),
+            gateway_id.to_owned(),
+        );
+    }
+
+    /// Joins (or starts) the poller of a gateway.
+    pub fn subscribe(&self, region: &RegionId, gateway_id: &str) -> Subscription {
+        let key = PollerKey {
+            region: region.clone(),
+            gateway_id: gateway_id.to_owned(),
+        };
+        let mut pollers = lock(&self.inner.pollers);
+        if let Some(poller) = pollers.get(&key) {
+            return Subscription::new(poller.clone());
+        }
+        let (cell, _) = watch::channel(None);
+        let poller = Arc::new(Poller {
+            cell,
+            urgent: AtomicUsize::new(0),
+        });
+        pollers.insert(key.clone(), poller.clone());
+        let subscription = Subscription::new(poller.clone());
+        let span = tracing::info_span!(
+            "poller",
+            otel.kind = "internal",
+            cloud.region = %key.region,
+            vpn_gateway_id = %key.gateway_id,
+        );
+        tokio::spawn(run_poller(self.inner.clone(), key, poller).instrument(span));
+        subscription
+    }
+}
+
+/// A watcher's view of one poller.
+pub struct Subscription {
+    rx: watch::Receiver<Cell>,
+    poller: Arc<Poller>,
+    urgent: bool,
+}
+
+impl Subscription {
+    fn new(poller: Arc<Poller>) -> Self {
+        Self {
+            rx: poller.cell.subscribe(),
+            poller,
+            urgent: false,
+        }
+    }
+
+    /// Asks for the minimum interval while this watcher awaits a change.
+    pub fn set_urgent(&mut self, urgent: bool) {
+        if urgent != self.urgent {
+            self.urgent = urgent;
+            if urgent {
+                self.poller.urgent.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.poller.urgent.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The latest observation, marking it seen.
+    pub fn latest(&mut self) -> Cell {
+        self.rx.borrow_and_update().clone()
+    }
+
+    /// Waits for an observation newer than the last one seen. `false` when
+    /// the poller has gone (shutdown).
+    pub async fn changed(&mut self) -> bool {
+        self.rx.changed().await.is_ok()
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.set_urgent(false);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned map is still a valid map: a panic elsewhere must not stop
+    // every watch.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn run_poller(hub: Arc<HubInner>, key: PollerKey, poller: Arc<Poller>) {
+    let config = &hub.config;
+    let mut interval = config.min_interval;
+    loop {
+        let started = Instant::now();
+        hub.poll_rounds.fetch_add(1, Ordering::Relaxed);
+        match poll_once(&hub, &key).await {
+            Ok(snapshot) => {
+                let busy = snapshot.gateway.status() != crate::domain::GatewayStatus::Active;
+                let changed = poller.cell.send_if_modified(|cell| {
+                    let same = matches!(
+                        cell.as_deref(),
+                        Some(Observation::State { snapshot: old, .. }) if *old == snapshot
+                    );
+                    if !same {
+                        tracing::info!(
+                            status = %snapshot.gateway.status,
+                            business_status = %snapshot.gateway.business_status,
+                            "gateway state changed"
+                        );
+                        *cell = Some(Arc::new(Observation::State {
+                            snapshot: snapshot.clone(),
+                            observed_at: SystemTime::now(),
+                        }));
+                    }
+                    !same
+                });
+                interval = if changed || busy || poller.urgent.load(Ordering::Relaxed) > 0 {
+                    config.min_interval
+                } else {
+                    (interval * 2).min(config.max_interval)
+                };
+            }
+            Err(err) if is_permanent(&err) => {
+                tracing::warn!(error = %err, "gateway can no longer be observed");
+                poller.cell.send_replace(Some(Arc::new(Observation::Gone(err))));
+                interval = config.max_interval;
+            }
+            Err(err) => {
+                tracing::debug!(error = %err, "transient poll failure; keeping the last state");
+                let backoff = (interval * 2).min(config.max_interval);
+                interval = err.retry_after().map_or(backoff, |r| r.max(backoff));
+            }
+        }
+
+        let next = started + interval;
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            () = poller.cell.closed() => {}
+            () = hub.shutdown.cancelled() => {}
+        }
+        if hub.shutdown.is_cancelled() {
+            lock(&hub.pollers).remove(&key);
+            return;
+        }
+        // Leave only under the map's lock, so a watcher joining right now
+        // either finds this poller alive or starts a new one.
+        let mut pollers = lock(&hub.pollers);
+        if poller.cell.receiver_count() == 0 {
+            pollers.remove(&key);
+            tracing::debug!("last watcher left; poller stops");
+            return;
+        }
+    }
+}
+
+fn is_permanent(err: &Error) -> bool {
+    matches!(err.class(), Class::NotFound | Class::PermissionDenied)
+}
+
+async fn poll_once(hub: &HubInner, key: &PollerKey) -> Result<Snapshot, Error> {
+    let deadline = Some(Instant::now() + hub.config.call_timeout);
+    let gateway = hub
+        .cloud
+        .describe_vpn_gateway(&key.region, &key.gateway_id, deadline)
+        .await?;
+    let filter = ServerFilter::by_gateway(key.gateway_id.clone());
+    let mut servers = Vec::new();
+    let mut page = PageRequest::default();
+    loop {
+        let result = hub
+            .cloud
+            .describe_ssl_vpn_servers(&key.region, &filter, page, deadline)
+            .await?;
+        let more = result.has_more() && !result.items.is_empty();
+        page = result.next_request();
+        servers.extend(result.items);
+        if !more {
+            break;
+        }
+    }
+    Ok(Snapshot { gateway, servers })
+}

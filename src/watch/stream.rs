@@ -1,0 +1,223 @@
+//! One watch stream: reads its gateway's poller, judges each observation,
+//! and sends a message whenever what the caller sees would change.
+//!
+//! Each stream has its own producer task and a small bounded buffer, so a
+//! slow reader only ever delays itself: while it is blocked the poller goes
+//! on publishing, and when it resumes it reads the newest state. The task
+//! notices a departed client, the timeout and a shutdown even while blocked.
+
+use std::time::{Duration, SystemTime};
+
+use tokio::{sync::mpsc, time::Instant};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+use tracing::Instrument;
+
+use super::{
+    hub::{Observation, Subscription},
+    phase::{Phase, Tracker, Verdict},
+};
+use crate::{
+    domain::SslVpnServer,
+    operation::Operation,
+    pb,
+    service::convert,
+};
+
+/// Messages buffered per stream before the producer waits for the reader.
+const STREAM_BUFFER: usize = 4;
+
+/// What one watch asks for.
+pub struct WatchSpec {
+    pub ssl_vpn_server_id: String,
+    pub operation: Option<Operation>,
+    pub follow: bool,
+    /// When to give up (ignored with `follow`).
+    pub timeout: Duration,
+}
+
+pub type WatchReceiver = ReceiverStream<Result<pb::WatchSslVpnServerResponse, Status>>;
+
+/// Starts the producer of one stream.
+pub fn spawn(spec: WatchSpec, subscription: Subscription, shutdown: CancellationToken) -> WatchReceiver {
+    let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    let span = tracing::info_span!(
+        "watch",
+        otel.kind = "producer",
+        ssl_vpn_server_id = %spec.ssl_vpn_server_id,
+        follow = spec.follow,
+    );
+    tokio::spawn(produce(spec, subscription, tx, shutdown).instrument(span));
+    ReceiverStream::new(rx)
+}
+
+type Tx = mpsc::Sender<Result<pb::WatchSslVpnServerResponse, Status>>;
+
+enum Step {
+    Continue,
+    Stop,
+}
+
+async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: CancellationToken) {
+    let started_wall = spec
+        .operation
+        .as_ref()
+        .map_or_else(SystemTime::now, Operation::accepted_at);
+    let deadline = Instant::now() + spec.timeout;
+    let mut tracker = Tracker::new(spec.operation.clone());
+    let mut last_sent: Option<pb::WatchSslVpnServerResponse> = None;
+    let mut last_server: Option<SslVpnServer> = None;
+    let mut last_gateway: Option<pb::GatewayState> = None;
+    let mut completed = false;
+
+    loop {
+        if let Some(observation) = sub.latest() {
+            let (message, verdict) = judge(
+                &spec,
+                &mut tracker,
+                &observation,
+                &mut last_server,
+                &mut last_gateway,
+                started_wall,
+            );
+            sub.set_urgent(matches!(verdict.phase, Phase::Pending | Phase::Applying));
+            if differs(last_sent.as_ref(), &message) {
+                if let Step::Stop = send(&tx, &shutdown, Ok(message.clone())).await {
+                    return;
+                }
+                last_sent = Some(message);
+            }
+            if verdict.phase.is_terminal() && !completed {
+                tracing::info!(phase = ?verdict.phase, "watch complete");
+                if !spec.follow || verdict.phase == Phase::Failed {
+                    return;
+                }
+                completed = true;
+                tracker = Tracker::steady();
+            }
+        }
+
+        let timed_out = async {
+            if spec.follow || completed {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep_until(deadline).await;
+        };
+        tokio::select! {
+            alive = sub.changed() => if !alive {
+                let _ = tx.send(Err(resume_status(&spec))).await;
+                return;
+            },
+            () = timed_out => {
+                let message = pb::WatchSslVpnServerResponse {
+                    gateway: last_gateway.clone(),
+                    phase: pb::Phase::TimedOut as i32,
+                    ssl_vpn_server: last_server.as_ref().map(convert::ssl_vpn_server),
+                    error: None,
+                    elapsed: Some(convert::duration(elapsed_since(started_wall))),
+                    pending_fields: last_sent.map(|m| m.pending_fields).unwrap_or_default(),
+                };
+                let _ = send(&tx, &shutdown, Ok(message)).await;
+                return;
+            }
+            () = tx.closed() => return,
+            () = shutdown.cancelled() => {
+                let _ = tx.send(Err(resume_status(&spec))).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Sends one message, giving up when the client leaves or the server stops.
+async fn send(
+    tx: &Tx,
+    shutdown: &CancellationToken,
+    item: Result<pb::WatchSslVpnServerResponse, Status>,
+) -> Step {
+    tokio::select! {
+        sent = tx.send(item) => if sent.is_ok() { Step::Continue } else { Step::Stop },
+        () = shutdown.cancelled() => Step::Stop,
+    }
+}
+
+fn resume_status(spec: &WatchSpec) -> Status {
+    let hint = if spec.operation.is_some() {
+        "resume the watch with the same operation_id"
+    } else {
+        "watch again"
+    };
+    Status::unavailable(format!("the gateway is shutting down; {hint} on any replica"))
+}
+
+fn elapsed_since(t: SystemTime) -> Duration {
+    SystemTime::now().duration_since(t).unwrap_or_default()
+}
+
+/// Builds the message for an observation.
+fn judge(
+    spec: &WatchSpec,
+    tracker: &mut Tracker,
+    observation: &Observation,
+    last_server: &mut Option<SslVpnServer>,
+    last_gateway: &mut Option<pb::GatewayState>,
+    started: SystemTime,
+) -> (pb::WatchSslVpnServerResponse, Verdict) {
+    let verdict = match observation {
+        Observation::State {
+            snapshot,
+            observed_at,
+        } => {
+            let server = snapshot.server(&spec.ssl_vpn_server_id);
+            *last_gateway = Some(convert::gateway_state(&snapshot.gateway, *observed_at));
+            if let Some(server) = server {
+                *last_server = Some(server.clone());
+            }
+            tracker.observe(&snapshot.gateway, server)
+        }
+        Observation::Gone(error) => Verdict {
+            phase: Phase::Failed,
+            pending: Vec::new(),
+            error: Some(error.clone()),
+        },
+    };
+    let message = pb::WatchSslVpnServerResponse {
+        gateway: last_gateway.clone(),
+        phase: phase(verdict.phase) as i32,
+        ssl_vpn_server: last_server.as_ref().map(convert::ssl_vpn_server),
+        error: verdict.error.as_ref().map(crate::error::Error::to_rpc_status),
+        elapsed: Some(convert::duration(elapsed_since(started))),
+        pending_fields: verdict
+            .pending
+            .iter()
+            .map(|f| f.proto_name().to_owned())
+            .collect(),
+    };
+    (message, verdict)
+}
+
+fn phase(p: Phase) -> pb::Phase {
+    match p {
+        Phase::Pending => pb::Phase::Pending,
+        Phase::Applying => pb::Phase::Applying,
+        Phase::Succeeded => pb::Phase::Succeeded,
+        Phase::Failed => pb::Phase::Failed,
+        Phase::TimedOut => pb::Phase::TimedOut,
+    }
+}
+
+/// Whether `next` tells the caller anything new: the time fields always
+/// move, so they do not count.
+fn differs(last: Option<&pb::WatchSslVpnServerResponse>, next: &pb::WatchSslVpnServerResponse) -> bool {
+    let Some(last) = last else { return true };
+    let strip = |m: &pb::WatchSslVpnServerResponse| {
+        let mut m = m.clone();
+        m.elapsed = None;
+        if let Some(g) = m.gateway.as_mut() {
+            g.observed_at = None;
+        }
+        m
+    };
+    strip(last) != strip(next)
+}
