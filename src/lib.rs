@@ -6,6 +6,7 @@
 //! `domain` → `cloud`. The `emulator` plays the cloud over real HTTP for
 //! demos and tests and never calls into the service.
 
+pub mod cloud;
 pub mod config;
 pub mod domain;
 pub mod error;
