@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use sslvpn_gateway::{
-    config::ServeConfig,
+    cloud::{CloudConfig, Credentials},
+    config::{CredentialSource, ServeConfig},
     pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
     server::{self, ServerHandle},
 };
@@ -12,8 +13,21 @@ use tokio::net::TcpListener;
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt;
 
+/// No cloud behind it: these tests never get past validation. The endpoint
+/// is a closed loopback port, so a stray call would fail fast.
+fn config() -> ServeConfig {
+    ServeConfig {
+        cloud: CloudConfig {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..CloudConfig::default()
+        },
+        credentials: CredentialSource::Static(Credentials::new("test-key-id", "test-key-secret")),
+        ..ServeConfig::default()
+    }
+}
+
 async fn start() -> (ServerHandle, Channel) {
-    start_with(ServeConfig::default()).await
+    start_with(config()).await
 }
 
 async fn start_with(config: ServeConfig) -> (ServerHandle, Channel) {
@@ -121,7 +135,7 @@ async fn health_reports_serving_then_not_serving_on_shutdown() {
     let grace = Duration::from_millis(500);
     let (handle, channel) = start_with(ServeConfig {
         shutdown_grace: grace,
-        ..ServeConfig::default()
+        ..config()
     })
     .await;
     let mut health = HealthClient::new(channel);

@@ -79,8 +79,8 @@ impl Modifier {
         if let Some(replay) = self.replay(&key, &m, &client_token) {
             return Ok(replay);
         }
-        let lock = lock(&self.locks).entry(key.clone()).or_default().clone();
-        let Ok(_serialised) = lock.try_lock_owned() else {
+        let gateway_lock = lock(&self.locks).entry(key.clone()).or_default().clone();
+        let Ok(_serialised) = gateway_lock.try_lock_owned() else {
             return Err(Error::new(
                 Class::Aborted,
                 "VpnGateway.Configuring",

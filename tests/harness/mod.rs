@@ -1,0 +1,141 @@
+//! A real gateway in front of a real emulator, both on 127.0.0.1:0, and a
+//! tonic client: the whole product as a caller sees it.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use sslvpn_gateway::{
+    cloud::{CloudConfig, Credentials, RetryPolicy},
+    config::{CredentialSource, ServeConfig},
+    emulator::{self, EmulatorConfig, EmulatorHandle},
+    pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
+    server::{self, ServerHandle},
+    watch::PollConfig,
+};
+use tokio::net::TcpListener;
+use tonic::{Streaming, transport::Channel};
+
+pub const REGION: &str = "cn-hangzhou";
+/// The fixture server on an active gateway with MaxConnections 5.
+pub const SERVER: &str = "vss-hz1primary";
+pub const GATEWAY: &str = "vpn-hz1primary";
+
+pub type Client = SslVpnServiceClient<Channel>;
+
+/// Timings of the emulator's state machine for a test.
+pub fn timings(accept_lag_ms: u64, apply_ms: u64) -> emulator::Timings {
+    emulator::Timings {
+        accept_lag: Duration::from_millis(accept_lag_ms),
+        apply_time: Duration::from_millis(apply_ms),
+        quiet_period: Duration::ZERO,
+        ..emulator::Timings::default()
+    }
+}
+
+pub struct Stack {
+    pub emulator: EmulatorHandle,
+    pub server: ServerHandle,
+    pub client: Client,
+}
+
+pub fn gateway_config(emulator: &EmulatorHandle) -> ServeConfig {
+    ServeConfig {
+        cloud: CloudConfig {
+            endpoint: Some(emulator.base_url()),
+            retry: RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(10),
+                max_delay: Duration::from_millis(50),
+                max_total: Duration::from_secs(5),
+            },
+            ..CloudConfig::default()
+        },
+        credentials: CredentialSource::Static(Credentials::new(
+            emulator::DEMO_ACCESS_KEY_ID,
+            emulator::DEMO_ACCESS_KEY_SECRET,
+        )),
+        poll: PollConfig {
+            min_interval: Duration::from_millis(25),
+            max_interval: Duration::from_millis(100),
+            call_timeout: Duration::from_secs(5),
+        },
+        shutdown_grace: Duration::from_secs(2),
+        ..ServeConfig::default()
+    }
+}
+
+pub async fn start_emulator(config: EmulatorConfig) -> EmulatorHandle {
+    emulator::spawn(config).await.expect("emulator starts")
+}
+
+pub async fn start_gateway(config: ServeConfig) -> (ServerHandle, Client) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let server = server::start(config, listener).await.expect("gateway starts");
+    let client = connect(&server).await;
+    (server, client)
+}
+
+pub async fn connect(server: &ServerHandle) -> Client {
+    let channel = Channel::from_shared(format!("http://{}", server.local_addr()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    SslVpnServiceClient::new(channel)
+}
+
+pub async fn stack(config: EmulatorConfig) -> Stack {
+    let emulator = start_emulator(config).await;
+    let (server, client) = start_gateway(gateway_config(&emulator)).await;
+    Stack {
+        emulator,
+        server,
+        client,
+    }
+}
+
+pub async fn stack_with_timings(accept_lag_ms: u64, apply_ms: u64) -> Stack {
+    stack(EmulatorConfig {
+        timings: timings(accept_lag_ms, apply_ms),
+        ..EmulatorConfig::default()
+    })
+    .await
+}
+
+pub fn modify(server: &str) -> pb::ModifySslVpnServerRequest {
+    pb::ModifySslVpnServerRequest {
+        region_id: REGION.into(),
+        ssl_vpn_server_id: server.into(),
+        ..Default::default()
+    }
+}
+
+pub fn watch(server: &str, operation_id: &str) -> pb::WatchSslVpnServerRequest {
+    pb::WatchSslVpnServerRequest {
+        region_id: REGION.into(),
+        ssl_vpn_server_id: server.into(),
+        operation_id: operation_id.into(),
+        ..Default::default()
+    }
+}
+
+/// Reads a stream to its end (bounded), returning every message.
+pub async fn collect(
+    mut stream: Streaming<pb::WatchSslVpnServerResponse>,
+) -> Vec<pb::WatchSslVpnServerResponse> {
+    let mut out = Vec::new();
+    let read = async {
+        while let Some(m) = stream.message().await.expect("stream ends with OK") {
+            out.push(m);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), read)
+        .await
+        .expect("stream completes in time");
+    out
+}
+
+pub fn phases(messages: &[pb::WatchSslVpnServerResponse]) -> Vec<pb::Phase> {
+    messages.iter().map(|m| m.phase()).collect()
+}
