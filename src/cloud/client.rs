@@ -15,7 +15,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::{Instrument, Span, field::Empty};
@@ -470,13 +470,14 @@ impl VpcClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            Span::current().record("acs.attempts", attempt);
             let err = match self
                 .attempt(action, region, endpoint, params, attempt, limit, deadline)
                 .await
             {
                 Ok((value, request_id)) => {
-                    Span::current().record("acs.request_id", request_id.as_str());
+                    let span = Span::current();
+                    span.record("acs.attempts", attempt);
+                    span.record("acs.request_id", request_id.as_str());
                     return Ok(value);
                 }
                 Err(err) => err,
@@ -506,7 +507,10 @@ impl VpcClient {
                     );
                     tokio::time::sleep(wait).await;
                 }
-                Decision::GiveUp => return Err(err.with_attempts(attempt)),
+                Decision::GiveUp => {
+                    Span::current().record("acs.attempts", attempt);
+                    return Err(err.with_attempts(attempt));
+                }
             }
         }
     }
@@ -600,7 +604,6 @@ impl VpcClient {
             .http
             .post(url)
             .headers(headers)
-            .body(Vec::<u8>::new())
             .send()
             .await
             .map_err(|e| transport_error(e, endpoint))?;
@@ -620,7 +623,6 @@ impl VpcClient {
         let request_id = serde_json::from_slice::<wire::RequestIdOnly>(&body)
             .map(|r| r.request_id)
             .unwrap_or_default();
-        Span::current().record("acs.request_id", request_id.as_str());
 
         if (200..300).contains(&status) {
             let value = serde_json::from_slice::<T>(&body).map_err(|e| {
@@ -706,6 +708,8 @@ impl VpcClient {
     ) -> Result<HeaderMap, CloudError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        // The body is always empty; say so, as the SDKs do (hyper omits it).
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
         if let Ok(ua) = HeaderValue::from_str(&self.inner.config.user_agent) {
             headers.insert(USER_AGENT, ua);
         }
