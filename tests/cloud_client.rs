@@ -18,9 +18,9 @@ use fake_upstream::{FakeUpstream, Reply};
 use serde_json::json;
 use sslvpn_gateway::{
     cloud::{
-        CloudConfig, CloudErrorClass, CredentialProvider, Credentials, GatewayFilter,
-        ModifyRequest, PageRequest, RetryPolicy, ServerFilter, SignatureVersion,
-        StaticCredentials, VpcClient, credentials::BoxFuture, CloudError,
+        CloudConfig, CloudError, CloudErrorClass, CredentialProvider, Credentials, GatewayFilter,
+        ModifyRequest, PageRequest, RetryPolicy, ServerFilter, SignatureVersion, StaticCredentials,
+        VpcClient, credentials::BoxFuture,
     },
     domain::{Changes, Cipher, Protocol, RegionId},
     validate,
@@ -94,7 +94,10 @@ fn changes() -> Changes {
     }
 }
 
-async fn modify(client: &VpcClient, deadline: Option<Instant>) -> Result<sslvpn_gateway::cloud::ModifyResponse, CloudError> {
+async fn modify(
+    client: &VpcClient,
+    deadline: Option<Instant>,
+) -> Result<sslvpn_gateway::cloud::ModifyResponse, CloudError> {
     let region = region();
     let changes = changes();
     client
@@ -146,7 +149,11 @@ async fn modify_sends_only_the_set_fields_signed_and_decodes_the_answer() {
     .collect();
     assert_eq!(params, expected);
     // RFC 3986 on the wire too: %20 for the space, ~ literal.
-    assert!(req.raw_query.contains("Name=sslvpn%20test~%2F%C3%A4"), "{}", req.raw_query);
+    assert!(
+        req.raw_query.contains("Name=sslvpn%20test~%2F%C3%A4"),
+        "{}",
+        req.raw_query
+    );
 }
 
 #[tokio::test]
@@ -192,10 +199,18 @@ async fn retry_after_from_the_cloud_is_honoured() {
 async fn non_retryable_codes_are_not_retried_and_keep_code_and_request_id() {
     let cases = [
         (400, "VpnGateway.Configuring", CloudErrorClass::GatewayBusy),
-        (404, "InvalidSslVpnServerId.NotFound", CloudErrorClass::NotFound),
+        (
+            404,
+            "InvalidSslVpnServerId.NotFound",
+            CloudErrorClass::NotFound,
+        ),
         (403, "Forbidden.RAM", CloudErrorClass::Forbidden),
         (400, "IpConflict", CloudErrorClass::Conflict),
-        (400, "IdempotentParameterMismatch", CloudErrorClass::Conflict),
+        (
+            400,
+            "IdempotentParameterMismatch",
+            CloudErrorClass::Conflict,
+        ),
         (400, "VpnGateway.FinancialLocked", CloudErrorClass::Locked),
         (400, "InvalidName", CloudErrorClass::BadParameter),
         (400, "SomethingNobodyKnows", CloudErrorClass::Unknown),
@@ -243,27 +258,50 @@ async fn the_deadline_bounds_retries_and_slow_answers() {
     let start = Instant::now();
     let deadline = start + Duration::from_millis(250);
     let err = modify(&client, Some(deadline)).await.unwrap_err();
-    assert!(start.elapsed() < Duration::from_millis(400), "took {:?}", start.elapsed());
-    assert!(err.class() == CloudErrorClass::Transient || err.class() == CloudErrorClass::DeadlineExceeded);
+    assert!(
+        start.elapsed() < Duration::from_millis(400),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert!(
+        err.class() == CloudErrorClass::Transient
+            || err.class() == CloudErrorClass::DeadlineExceeded
+    );
     let deadline_std = deadline.into_std();
-    assert!(up.requests().iter().all(|r| r.at <= deadline_std), "a request went out after the deadline");
+    assert!(
+        up.requests().iter().all(|r| r.at <= deadline_std),
+        "a request went out after the deadline"
+    );
 
     // An answer that takes longer than the deadline.
     let slow = FakeUpstream::start(SECRET).await;
     slow.set_default(Reply::ok(server_json("late")).delayed(Duration::from_secs(3)));
     let client = client_with(config(&slow, fast_retries(4)), Credentials::new(AK, SECRET));
     let start = Instant::now();
-    let err = modify(&client, Some(start + Duration::from_millis(150))).await.unwrap_err();
+    let err = modify(&client, Some(start + Duration::from_millis(150)))
+        .await
+        .unwrap_err();
     assert_eq!(err.class(), CloudErrorClass::DeadlineExceeded);
-    assert!(start.elapsed() < Duration::from_millis(500), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "took {:?}",
+        start.elapsed()
+    );
     assert_eq!(slow.requests().len(), 1);
 
     // A retry-after beyond the deadline: give up at once, and say how long.
     let throttled = FakeUpstream::start(SECRET).await;
-    throttled.push([Reply::error(400, "Throttling.User", "RT").with_header("x-acs-retry-after", "5000")]);
-    let client = client_with(config(&throttled, fast_retries(4)), Credentials::new(AK, SECRET));
+    throttled.push([
+        Reply::error(400, "Throttling.User", "RT").with_header("x-acs-retry-after", "5000")
+    ]);
+    let client = client_with(
+        config(&throttled, fast_retries(4)),
+        Credentials::new(AK, SECRET),
+    );
     let start = Instant::now();
-    let err = modify(&client, Some(start + Duration::from_secs(1))).await.unwrap_err();
+    let err = modify(&client, Some(start + Duration::from_secs(1)))
+        .await
+        .unwrap_err();
     assert!(start.elapsed() < Duration::from_millis(500));
     assert_eq!(err.class(), CloudErrorClass::Throttled);
     assert_eq!(err.retry_after(), Some(Duration::from_millis(5000)));
@@ -273,7 +311,10 @@ async fn the_deadline_bounds_retries_and_slow_answers() {
 #[tokio::test]
 async fn error_bodies_decode_json_or_not() {
     let up = FakeUpstream::start(SECRET).await;
-    let client = client_with(config(&up, RetryPolicy::none()), Credentials::new(AK, SECRET));
+    let client = client_with(
+        config(&up, RetryPolicy::none()),
+        Credentials::new(AK, SECRET),
+    );
     up.push([Reply::ok(json!({
         "RequestId": "RAM-1", "HostId": "vpc.aliyuncs.com", "Code": "Forbidden.RAM",
         "Message": "User not authorized", "Recommend": "https://r",
@@ -285,17 +326,24 @@ async fn error_bodies_decode_json_or_not() {
     assert_eq!(err.recommend(), Some("https://r"));
     assert_eq!(err.message(), "User not authorized");
     assert_eq!(
-        err.access_denied_detail().and_then(|d| d["AuthAction"].as_str()),
+        err.access_denied_detail()
+            .and_then(|d| d["AuthAction"].as_str()),
         Some("vpc:ModifySslVpnServer")
     );
 
-    up.push([Reply::raw(502, "<html><body>502 Bad Gateway</body></html>")
-        .with_header("content-type", "text/html")]);
+    up.push(
+        [Reply::raw(502, "<html><body>502 Bad Gateway</body></html>")
+            .with_header("content-type", "text/html")],
+    );
     let err = modify(&client, None).await.unwrap_err();
     assert_eq!(err.class(), CloudErrorClass::Transient);
     assert_eq!(err.http_status(), Some(502));
     assert_eq!(err.code(), "HttpError");
-    assert!(err.message().contains("502 Bad Gateway"), "{}", err.message());
+    assert!(
+        err.message().contains("502 Bad Gateway"),
+        "{}",
+        err.message()
+    );
 
     up.push([Reply::raw(200, "not json at all")]);
     let err = modify(&client, None).await.unwrap_err();
@@ -307,7 +355,10 @@ async fn error_bodies_decode_json_or_not() {
 async fn redirects_are_not_followed() {
     let up = FakeUpstream::start(SECRET).await;
     up.push([Reply::raw(302, "").with_header("location", &format!("{}/elsewhere", up.url()))]);
-    let client = client_with(config(&up, RetryPolicy::none()), Credentials::new(AK, SECRET));
+    let client = client_with(
+        config(&up, RetryPolicy::none()),
+        Credentials::new(AK, SECRET),
+    );
     let err = modify(&client, None).await.unwrap_err();
     assert_eq!(err.http_status(), Some(302));
     assert_eq!(up.requests().len(), 1);
@@ -336,7 +387,10 @@ async fn describe_operations_page_and_map() {
         .unwrap();
     assert_eq!(page.items.len(), 2);
     assert_eq!(page.items[1].ssl_vpn_server_id, "vss-other");
-    assert_eq!((page.page_number, page.page_size, page.total_count), (2, 20, 45));
+    assert_eq!(
+        (page.page_number, page.page_size, page.total_count),
+        (2, 20, 45)
+    );
     assert!(page.has_more());
     assert_eq!(page.request_id, "LIST-1");
     let req = &up.requests()[0];
@@ -346,12 +400,24 @@ async fn describe_operations_page_and_map() {
     assert_eq!(req.param("PageSize"), Some("20"));
     assert_eq!(req.param("SslVpnServerId"), None);
 
-    up.push([Reply::ok(json!({"RequestId": "EMPTY", "TotalCount": 0, "SslVpnServers": {"SslVpnServer": []}}))]);
-    assert_eq!(client.describe_ssl_vpn_server(&region, SERVER, None).await.unwrap(), None);
+    up.push([Reply::ok(
+        json!({"RequestId": "EMPTY", "TotalCount": 0, "SslVpnServers": {"SslVpnServer": []}}),
+    )]);
+    assert_eq!(
+        client
+            .describe_ssl_vpn_server(&region, SERVER, None)
+            .await
+            .unwrap(),
+        None
+    );
     assert_eq!(up.requests()[1].param("SslVpnServerId"), Some(SERVER));
 
     up.push([Reply::ok(json!({"RequestId": "ONE", "TotalCount": 1, "SslVpnServers": {"SslVpnServer": [server_json("y")]}}))]);
-    let one = client.describe_ssl_vpn_server(&region, SERVER, None).await.unwrap().unwrap();
+    let one = client
+        .describe_ssl_vpn_server(&region, SERVER, None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(one.ssl_vpn_server_id, SERVER);
 
     up.push([Reply::ok(json!({
@@ -359,14 +425,20 @@ async fn describe_operations_page_and_map() {
         "BusinessStatus": "Normal", "SslMaxConnections": 5, "SslVpn": "enable",
         "Tag": "{\"IDaaSNewVersion\":\"true\"}", "Spec": "5M", "EndTime": 1, "CreateTime": 2
     }))]);
-    let gw = client.describe_vpn_gateway(&region, "vpn-1", None).await.unwrap();
+    let gw = client
+        .describe_vpn_gateway(&region, "vpn-1", None)
+        .await
+        .unwrap();
     assert_eq!(gw.status, "updating");
     assert_eq!(gw.ssl_max_connections, 5);
     assert_eq!(gw.tag, "{\"IDaaSNewVersion\":\"true\"}");
     assert_eq!(up.requests()[3].param("VpnGatewayId"), Some("vpn-1"));
 
     up.push([Reply::ok(json!({"RequestId": "GW0"}))]);
-    let err = client.describe_vpn_gateway(&region, "vpn-gone", None).await.unwrap_err();
+    let err = client
+        .describe_vpn_gateway(&region, "vpn-gone", None)
+        .await
+        .unwrap_err();
     assert_eq!(err.class(), CloudErrorClass::NotFound);
     assert_eq!(err.request_id(), Some("GW0"));
 
@@ -400,7 +472,10 @@ async fn legacy_v1_signature_mode_verifies_and_carries_the_sts_token() {
         signature_version: SignatureVersion::V1,
         ..config(&up, fast_retries(1))
     };
-    let client = client_with(config, Credentials::new(AK, SECRET).with_security_token(TOKEN));
+    let client = client_with(
+        config,
+        Credentials::new(AK, SECRET).with_security_token(TOKEN),
+    );
     modify(&client, None).await.unwrap();
     let req = &up.requests()[0];
     assert_eq!(req.signature_problem, None);
@@ -415,13 +490,20 @@ async fn legacy_v1_signature_mode_verifies_and_carries_the_sts_token() {
 async fn v3_sts_token_travels_in_a_signed_header() {
     let up = FakeUpstream::start(SECRET).await;
     up.push([Reply::ok(server_json("STS"))]);
-    let client = client_with(config(&up, fast_retries(1)), Credentials::new(AK, SECRET).with_security_token(TOKEN));
+    let client = client_with(
+        config(&up, fast_retries(1)),
+        Credentials::new(AK, SECRET).with_security_token(TOKEN),
+    );
     modify(&client, None).await.unwrap();
     let req = &up.requests()[0];
     assert_eq!(req.signature_problem, None);
     assert_eq!(req.header("x-acs-security-token"), Some(TOKEN));
     assert_eq!(req.header("x-acs-accesskey-id"), Some(AK));
-    assert!(req.header("authorization").unwrap().contains("x-acs-security-token"));
+    assert!(
+        req.header("authorization")
+            .unwrap()
+            .contains("x-acs-security-token")
+    );
     assert_eq!(req.param("SecurityToken"), None);
 }
 
@@ -457,7 +539,10 @@ async fn a_rejected_sts_token_is_refreshed_once() {
     modify(&client, None).await.unwrap();
     assert_eq!(provider.invalidated.load(Ordering::SeqCst), 1);
     assert_eq!(provider.fetched.load(Ordering::SeqCst), 2);
-    assert_eq!(up.requests()[0].header("x-acs-credentials-provider"), Some("test/rotating"));
+    assert_eq!(
+        up.requests()[0].header("x-acs-credentials-provider"),
+        Some("test/rotating")
+    );
 
     // Rejected again right after the refresh: no loop.
     up.set_default(Reply::error(400, "InvalidSecurityToken.Expired", "E2"));
@@ -483,7 +568,11 @@ async fn connect_errors_are_transient_and_retried() {
     assert_eq!(err.class(), CloudErrorClass::Transient);
     assert_eq!(err.code(), "Transport.ConnectFailed");
     assert_eq!(err.attempts(), 2);
-    assert!(err.message().contains(&format!("http://{closed}/")), "{}", err.message());
+    assert!(
+        err.message().contains(&format!("http://{closed}/")),
+        "{}",
+        err.message()
+    );
     assert!(!err.message().contains("Signature"), "{}", err.message());
 }
 
@@ -500,14 +589,24 @@ async fn per_region_overrides_win_over_the_global_endpoint() {
     let client = client_with(config, Credentials::new(AK, SECRET));
     let beijing = validate::region_id("cn-beijing").unwrap();
     let page = client
-        .describe_ssl_vpn_servers(&beijing, &ServerFilter::by_server(SERVER), PageRequest::default(), None)
+        .describe_ssl_vpn_servers(
+            &beijing,
+            &ServerFilter::by_server(SERVER),
+            PageRequest::default(),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(page.request_id, "BJ");
     assert_eq!(up.requests()[0].param("RegionId"), Some("cn-beijing"));
-    assert!(VpcClient::new(
-        CloudConfig { endpoint: Some("ftp://nope".into()), ..CloudConfig::default() },
-        Arc::new(StaticCredentials::new(Credentials::new(AK, SECRET))),
-    )
-    .is_err());
+    assert!(
+        VpcClient::new(
+            CloudConfig {
+                endpoint: Some("ftp://nope".into()),
+                ..CloudConfig::default()
+            },
+            Arc::new(StaticCredentials::new(Credentials::new(AK, SECRET))),
+        )
+        .is_err()
+    );
 }

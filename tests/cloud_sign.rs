@@ -342,15 +342,27 @@ fn v3_modify_matches_canonical_request_string_to_sign_and_signature() {
         signed.signature,
         "3ce19c2932d4c3f89f5977daa3f86a750ffb61dd244d6749439e2f496a5f7e5b"
     );
-    let sent = signed.headers.iter().find(|(k, _)| k == "authorization").unwrap();
+    let sent = signed
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap();
     assert_eq!(sent.1, authorization);
 }
 
 #[test]
 fn v3_describe_requests_match() {
-    for block in [V3_DESCRIBE_GATEWAY, V3_DESCRIBE_GATEWAYS, V3_DESCRIBE_SERVERS] {
+    for block in [
+        V3_DESCRIBE_GATEWAY,
+        V3_DESCRIBE_GATEWAYS,
+        V3_DESCRIBE_SERVERS,
+    ] {
         let (signed, authorization) = resign_v3(block, &ak());
-        let sent = signed.headers.iter().find(|(k, _)| k == "authorization").unwrap();
+        let sent = signed
+            .headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .unwrap();
         assert_eq!(sent.1, authorization, "{}", block.lines().next().unwrap());
     }
 }
@@ -374,7 +386,11 @@ fn v3_sts_signs_the_token_and_key_id_headers() {
 fn v3_form_body_is_covered_by_the_payload_hash_only() {
     let (signed, authorization) = resign_v3(V3_FORM_BODY, &ak());
     assert!(!signed.canonical_query.contains("Name"));
-    let sent = signed.headers.iter().find(|(k, _)| k == "authorization").unwrap();
+    let sent = signed
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap();
     assert_eq!(sent.1, authorization);
 }
 
@@ -404,7 +420,12 @@ fn v1_describe_sts_form_and_legacy_requests_match() {
         (V1_LEGACY_SDK, ak()),
     ] {
         let (signed, signature) = resign_v1(block, &creds);
-        assert_eq!(signed.signature, signature, "{}", block.lines().next().unwrap());
+        assert_eq!(
+            signed.signature,
+            signature,
+            "{}",
+            block.lines().next().unwrap()
+        );
     }
 }
 
@@ -415,6 +436,10 @@ fn a_wrong_secret_or_changed_parameter_changes_the_signature() {
     assert_ne!(good.signature, bad.signature);
     let tampered = V3_DESCRIBE_GATEWAY.replace("RegionId=cn-hangzhou", "RegionId=cn-beijing");
     let (changed, authorization) = resign_v3(&tampered, &ak());
-    let sent = changed.headers.iter().find(|(k, _)| k == "authorization").unwrap();
+    let sent = changed
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .unwrap();
     assert_ne!(sent.1, authorization);
 }

@@ -64,11 +64,17 @@ async fn spans_and_logs_carry_the_request_but_no_secrets() {
     // cloud's SignatureDoesNotMatch echoes its string to sign.
     let echo = format!(
         "Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId%3D{AK}%26SecurityToken%3D{}",
-        TOKEN.replace('+', "%252B").replace('/', "%252F").replace('=', "%253D")
+        TOKEN
+            .replace('+', "%252B")
+            .replace('/', "%252F")
+            .replace('=', "%253D")
     );
     up.push([
         Reply::error(503, "ServiceUnavailable", "REQ-503"),
-        Reply::ok(json!({"RequestId": "REQ-SIG", "Code": "SignatureDoesNotMatch", "Message": echo})).with_status(400),
+        Reply::ok(
+            json!({"RequestId": "REQ-SIG", "Code": "SignatureDoesNotMatch", "Message": echo}),
+        )
+        .with_status(400),
     ]);
     let config = CloudConfig {
         signature_version: SignatureVersion::V1,
@@ -94,7 +100,10 @@ async fn spans_and_logs_carry_the_request_but_no_secrets() {
         client_token: "token-1",
         changes: &changes,
     };
-    let err = client.modify_ssl_vpn_server(&request, None).await.unwrap_err();
+    let err = client
+        .modify_ssl_vpn_server(&request, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "SignatureDoesNotMatch");
     assert!(!err.message().contains(AK), "{}", err.message());
     assert!(!format!("{err:?}").contains("CAIS"), "{err:?}");
@@ -108,6 +117,9 @@ async fn spans_and_logs_carry_the_request_but_no_secrets() {
     assert!(out.contains("server.port="), "{out}");
     assert!(out.contains("acs.action=\"ModifySslVpnServer\""), "{out}");
     for secret in [AK, SECRET, "CAIS", "Signature=", "SecurityToken="] {
-        assert!(!out.contains(secret), "{secret} leaked into the logs:\n{out}");
+        assert!(
+            !out.contains(secret),
+            "{secret} leaked into the logs:\n{out}"
+        );
     }
 }

@@ -274,7 +274,10 @@ impl VpcClient {
     ) -> Result<ModifyResponse, CloudError> {
         let mut params = vec![
             ("RegionId".to_owned(), req.region.as_str().to_owned()),
-            ("SslVpnServerId".to_owned(), req.ssl_vpn_server_id.to_owned()),
+            (
+                "SslVpnServerId".to_owned(),
+                req.ssl_vpn_server_id.to_owned(),
+            ),
         ];
         if !req.client_token.is_empty() {
             params.push(("ClientToken".to_owned(), req.client_token.to_owned()));
@@ -627,7 +630,9 @@ impl VpcClient {
         if (200..300).contains(&status) {
             let value = serde_json::from_slice::<T>(&body).map_err(|e| {
                 CloudError::invalid_response(
-                    format!("{action} answered HTTP {status} with a body this client cannot read: {e}"),
+                    format!(
+                        "{action} answered HTTP {status} with a body this client cannot read: {e}"
+                    ),
                     Some(request_id.clone()),
                 )
             })?;
@@ -718,12 +723,13 @@ impl VpcClient {
             if name == "host" {
                 continue;
             }
-            let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                CloudError::config(format!("{name:?} is not a valid header name"))
-            })?;
+            let header_name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| CloudError::config(format!("{name:?} is not a valid header name")))?;
             // The value may be a token: name the header, never the value.
             let mut header_value = HeaderValue::from_str(&value).map_err(|_| {
-                CloudError::credentials(format!("the value of header {name} is not a valid header value"))
+                CloudError::credentials(format!(
+                    "the value of header {name} is not a valid header value"
+                ))
             })?;
             if matches!(name.as_str(), "authorization" | "x-acs-security-token") {
                 header_value.set_sensitive(true);
@@ -773,7 +779,10 @@ fn transport_error(err: reqwest::Error, endpoint: &Endpoint) -> CloudError {
     CloudError::new(
         CloudErrorClass::Transient,
         code,
-        format!("the request to {} {what}: {detail}", endpoint.redacted_url()),
+        format!(
+            "the request to {} {what}: {detail}",
+            endpoint.redacted_url()
+        ),
     )
 }
 
@@ -783,7 +792,10 @@ mod tests {
 
     #[test]
     fn tags_flatten_with_one_based_indexes() {
-        let tags = vec![("env".to_owned(), "test".to_owned()), ("a".to_owned(), "b".to_owned())];
+        let tags = vec![
+            ("env".to_owned(), "test".to_owned()),
+            ("a".to_owned(), "b".to_owned()),
+        ];
         assert_eq!(
             flatten_tags(&tags),
             vec![
@@ -809,6 +821,12 @@ mod tests {
         };
         assert!(page.has_more());
         assert_eq!(page.next_request(), PageRequest::new(2, 50));
-        assert!(!Page::<()> { total_count: 50, ..page }.has_more());
+        assert!(
+            !Page::<()> {
+                total_count: 50,
+                ..page
+            }
+            .has_more()
+        );
     }
 }

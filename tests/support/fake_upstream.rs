@@ -178,12 +178,21 @@ async fn handle(
     let verdict = if is_v1 {
         verify_v1(method.as_str(), &params, &shared.secret)
     } else {
-        verify_v3(method.as_str(), &raw_query, &header_map, &body, &shared.secret)
+        verify_v3(
+            method.as_str(),
+            &raw_query,
+            &header_map,
+            &body,
+            &shared.secret,
+        )
     };
     let nonce = if is_v1 {
         find(&params, "SignatureNonce")
     } else {
-        header_map.get("x-acs-signature-nonce").cloned().unwrap_or_default()
+        header_map
+            .get("x-acs-signature-nonce")
+            .cloned()
+            .unwrap_or_default()
     };
     let action = if is_v1 {
         find(&params, "Action")
@@ -203,7 +212,10 @@ async fn handle(
     });
 
     if let Err(problem) = verdict {
-        return reply(Reply::error(400, "SignatureDoesNotMatch", "FAKE-SIG").with_header("x-fake-problem", &problem.replace('\n', " ")));
+        return reply(
+            Reply::error(400, "SignatureDoesNotMatch", "FAKE-SIG")
+                .with_header("x-fake-problem", &problem.replace('\n', " ")),
+        );
     }
     if reused {
         return reply(Reply::error(400, "SignatureNonceUsed", "FAKE-NONCE"));
@@ -218,7 +230,10 @@ async fn handle(
 
 fn reply(r: Reply) -> Response {
     let mut headers = HeaderMap::new();
-    headers.insert("content-type", HeaderValue::from_static("application/json;charset=utf-8"));
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/json;charset=utf-8"),
+    );
     for (k, v) in &r.headers {
         headers.insert(
             HeaderName::from_bytes(k.as_bytes()).unwrap(),
@@ -323,7 +338,9 @@ fn verify_v3(
     }
     let mut canonical_headers = String::new();
     for name in &names {
-        let value = headers.get(*name).ok_or(format!("signed header {name} missing"))?;
+        let value = headers
+            .get(*name)
+            .ok_or(format!("signed header {name} missing"))?;
         canonical_headers.push_str(&format!("{name}:{}\n", value.trim()));
     }
     let payload = hex::encode(Sha256::digest(body));
@@ -345,14 +362,22 @@ fn verify_v3(
     if expected == given {
         Ok(())
     } else {
-        Err(format!("signature mismatch; canonical request was:\n{request}"))
+        Err(format!(
+            "signature mismatch; canonical request was:\n{request}"
+        ))
     }
 }
 
 /// HMAC-SHA1, SignatureVersion 1.0, per the reference §1.3.
 fn verify_v1(method: &str, params: &[(String, String)], secret: &str) -> Result<(), String> {
     let given = find(params, "Signature");
-    for required in ["Action", "Version", "Timestamp", "SignatureNonce", "AccessKeyId"] {
+    for required in [
+        "Action",
+        "Version",
+        "Timestamp",
+        "SignatureNonce",
+        "AccessKeyId",
+    ] {
         if find(params, required).is_empty() {
             return Err(format!("{required} missing"));
         }
@@ -367,7 +392,8 @@ fn verify_v1(method: &str, params: &[(String, String)], secret: &str) -> Result<
         .cloned()
         .collect();
     let to_sign = format!("{method}&%2F&{}", enc(&canonical(&rest)));
-    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(format!("{secret}&").as_bytes()).unwrap();
+    let mut mac =
+        hmac::Hmac::<sha1::Sha1>::new_from_slice(format!("{secret}&").as_bytes()).unwrap();
     mac.update(to_sign.as_bytes());
     let expected = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
     if expected == given {
