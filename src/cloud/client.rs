@@ -15,7 +15,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 use tracing::{Instrument, Span, field::Empty};
@@ -274,7 +274,10 @@ impl VpcClient {
     ) -> Result<ModifyResponse, CloudError> {
         let mut params = vec![
             ("RegionId".to_owned(), req.region.as_str().to_owned()),
-            ("SslVpnServerId".to_owned(), req.ssl_vpn_server_id.to_owned()),
+            (
+                "SslVpnServerId".to_owned(),
+                req.ssl_vpn_server_id.to_owned(),
+            ),
         ];
         if !req.client_token.is_empty() {
             params.push(("ClientToken".to_owned(), req.client_token.to_owned()));
@@ -470,13 +473,14 @@ impl VpcClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            Span::current().record("acs.attempts", attempt);
             let err = match self
                 .attempt(action, region, endpoint, params, attempt, limit, deadline)
                 .await
             {
                 Ok((value, request_id)) => {
-                    Span::current().record("acs.request_id", request_id.as_str());
+                    let span = Span::current();
+                    span.record("acs.attempts", attempt);
+                    span.record("acs.request_id", request_id.as_str());
                     return Ok(value);
                 }
                 Err(err) => err,
@@ -506,7 +510,10 @@ impl VpcClient {
                     );
                     tokio::time::sleep(wait).await;
                 }
-                Decision::GiveUp => return Err(err.with_attempts(attempt)),
+                Decision::GiveUp => {
+                    Span::current().record("acs.attempts", attempt);
+                    return Err(err.with_attempts(attempt));
+                }
             }
         }
     }
@@ -600,7 +607,6 @@ impl VpcClient {
             .http
             .post(url)
             .headers(headers)
-            .body(Vec::<u8>::new())
             .send()
             .await
             .map_err(|e| transport_error(e, endpoint))?;
@@ -620,12 +626,13 @@ impl VpcClient {
         let request_id = serde_json::from_slice::<wire::RequestIdOnly>(&body)
             .map(|r| r.request_id)
             .unwrap_or_default();
-        Span::current().record("acs.request_id", request_id.as_str());
 
         if (200..300).contains(&status) {
             let value = serde_json::from_slice::<T>(&body).map_err(|e| {
                 CloudError::invalid_response(
-                    format!("{action} answered HTTP {status} with a body this client cannot read: {e}"),
+                    format!(
+                        "{action} answered HTTP {status} with a body this client cannot read: {e}"
+                    ),
                     Some(request_id.clone()),
                 )
             })?;
@@ -706,6 +713,8 @@ impl VpcClient {
     ) -> Result<HeaderMap, CloudError> {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        // The body is always empty; say so, as the SDKs do (hyper omits it).
+        headers.insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
         if let Ok(ua) = HeaderValue::from_str(&self.inner.config.user_agent) {
             headers.insert(USER_AGENT, ua);
         }
@@ -714,12 +723,13 @@ impl VpcClient {
             if name == "host" {
                 continue;
             }
-            let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-                CloudError::config(format!("{name:?} is not a valid header name"))
-            })?;
+            let header_name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| CloudError::config(format!("{name:?} is not a valid header name")))?;
             // The value may be a token: name the header, never the value.
             let mut header_value = HeaderValue::from_str(&value).map_err(|_| {
-                CloudError::credentials(format!("the value of header {name} is not a valid header value"))
+                CloudError::credentials(format!(
+                    "the value of header {name} is not a valid header value"
+                ))
             })?;
             if matches!(name.as_str(), "authorization" | "x-acs-security-token") {
                 header_value.set_sensitive(true);
@@ -769,7 +779,10 @@ fn transport_error(err: reqwest::Error, endpoint: &Endpoint) -> CloudError {
     CloudError::new(
         CloudErrorClass::Transient,
         code,
-        format!("the request to {} {what}: {detail}", endpoint.redacted_url()),
+        format!(
+            "the request to {} {what}: {detail}",
+            endpoint.redacted_url()
+        ),
     )
 }
 
@@ -779,7 +792,10 @@ mod tests {
 
     #[test]
     fn tags_flatten_with_one_based_indexes() {
-        let tags = vec![("env".to_owned(), "test".to_owned()), ("a".to_owned(), "b".to_owned())];
+        let tags = vec![
+            ("env".to_owned(), "test".to_owned()),
+            ("a".to_owned(), "b".to_owned()),
+        ];
         assert_eq!(
             flatten_tags(&tags),
             vec![
@@ -805,6 +821,12 @@ mod tests {
         };
         assert!(page.has_more());
         assert_eq!(page.next_request(), PageRequest::new(2, 50));
-        assert!(!Page::<()> { total_count: 50, ..page }.has_more());
+        assert!(
+            !Page::<()> {
+                total_count: 50,
+                ..page
+            }
+            .has_more()
+        );
     }
 }

@@ -90,7 +90,10 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("access_key_id", &mask_key_id(&self.access_key_id))
             .field("access_key_secret", &"***")
-            .field("security_token", &self.security_token.as_ref().map(|_| "***"))
+            .field(
+                "security_token",
+                &self.security_token.as_ref().map(|_| "***"),
+            )
             .field(
                 "expiration",
                 &self.expiration.map(humantime::format_rfc3339_seconds),
@@ -239,7 +242,10 @@ impl EcsRamRole {
             Some(role) => role.clone(),
             None => {
                 let list = self
-                    .get_text("/latest/meta-data/ram/security-credentials/", token.as_deref())
+                    .get_text(
+                        "/latest/meta-data/ram/security-credentials/",
+                        token.as_deref(),
+                    )
                     .await?;
                 list.lines()
                     .map(str::trim)
@@ -266,7 +272,10 @@ impl EcsRamRole {
         let result = self
             .http
             .put(format!("{}/latest/api/token", self.base_url))
-            .header("X-aliyun-ecs-metadata-token-ttl-seconds", IMDS_TOKEN_TTL_SECONDS)
+            .header(
+                "X-aliyun-ecs-metadata-token-ttl-seconds",
+                IMDS_TOKEN_TTL_SECONDS,
+            )
             .send()
             .await;
         let failure = match result {
@@ -296,7 +305,10 @@ impl EcsRamRole {
             req = req.header("X-aliyun-ecs-metadata-token", token);
         }
         let resp = req.send().await.map_err(|e| {
-            CloudError::credentials(format!("metadata request to {url} failed: {}", transport_reason(&e)))
+            CloudError::credentials(format!(
+                "metadata request to {url} failed: {}",
+                transport_reason(&e)
+            ))
         })?;
         let status = resp.status();
         if !status.is_success() {
@@ -468,7 +480,8 @@ impl ChainConfig {
     }
 
     fn flag(&self, name: &str) -> bool {
-        self.var(name).is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        self.var(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
     }
 }
 
@@ -509,7 +522,9 @@ enum Found {
 /// yields credentials wins; when none does, the error lists each source and
 /// why it gave nothing. OIDC (RRSA) and `ALIBABA_CLOUD_CREDENTIALS_URI` are
 /// not supported; when configured they are reported as skipped.
-pub async fn default_chain(config: &ChainConfig) -> Result<Arc<dyn CredentialProvider>, CloudError> {
+pub async fn default_chain(
+    config: &ChainConfig,
+) -> Result<Arc<dyn CredentialProvider>, CloudError> {
     let mut tried: Vec<String> = Vec::new();
 
     if let Some(found) = note(&mut tried, "environment", from_env(config)) {
@@ -520,7 +535,9 @@ pub async fn default_chain(config: &ChainConfig) -> Result<Arc<dyn CredentialPro
         ("credentials URI", "ALIBABA_CLOUD_CREDENTIALS_URI"),
     ] {
         if config.var(var).is_some() {
-            tried.push(format!("{name}: {var} is set, but this source is not supported; skipped"));
+            tried.push(format!(
+                "{name}: {var} is set, but this source is not supported; skipped"
+            ));
         }
     }
     let sources: [(&str, Result<Found, String>); 2] = [
@@ -566,7 +583,10 @@ fn note(
 ) -> Option<Arc<dyn CredentialProvider>> {
     match result {
         Ok(provider) => {
-            tracing::info!(provider = provider.name(), "using Alibaba Cloud credentials");
+            tracing::info!(
+                provider = provider.name(),
+                "using Alibaba Cloud credentials"
+            );
             Some(provider)
         }
         Err(why) => {
@@ -586,11 +606,19 @@ fn from_env(config: &ChainConfig) -> Result<Arc<dyn CredentialProvider>, String>
             if let Some(token) = config.var(ENV_SECURITY_TOKEN) {
                 creds = creds.with_security_token(token);
             }
-            Ok(Arc::new(StaticCredentials::new(creds).with_name("default/env")))
+            Ok(Arc::new(
+                StaticCredentials::new(creds).with_name("default/env"),
+            ))
         }
-        (Some(_), None) => Err(format!("{ENV_ACCESS_KEY_ID} is set but {ENV_ACCESS_KEY_SECRET} is not")),
-        (None, Some(_)) => Err(format!("{ENV_ACCESS_KEY_SECRET} is set but {ENV_ACCESS_KEY_ID} is not")),
-        (None, None) => Err(format!("{ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} are not set")),
+        (Some(_), None) => Err(format!(
+            "{ENV_ACCESS_KEY_ID} is set but {ENV_ACCESS_KEY_SECRET} is not"
+        )),
+        (None, Some(_)) => Err(format!(
+            "{ENV_ACCESS_KEY_SECRET} is set but {ENV_ACCESS_KEY_ID} is not"
+        )),
+        (None, None) => Err(format!(
+            "{ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET} are not set"
+        )),
     }
 }
 
@@ -662,7 +690,11 @@ fn from_cli_profile(config: &ChainConfig) -> Result<Found, String> {
             }
             let name = format!(
                 "default/cli_profile/{}",
-                if creds.is_sts() { "static_sts" } else { "static_ak" }
+                if creds.is_sts() {
+                    "static_sts"
+                } else {
+                    "static_ak"
+                }
             );
             Ok(Found::Provider(Arc::new(
                 StaticCredentials::new(creds).with_name(name),
@@ -694,7 +726,12 @@ fn from_ini_file(config: &ChainConfig) -> Result<Found, String> {
     let section = sections
         .get(section_name)
         .ok_or_else(|| format!("{} has no section [{section_name}]", path.display()))?;
-    let get = |key: &str| section.get(key).map(String::as_str).filter(|v| !v.is_empty());
+    let get = |key: &str| {
+        section
+            .get(key)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
     let where_ = format!("section [{section_name}] of {}", path.display());
     match get("type") {
         Some("access_key") => match (get("access_key_id"), get("access_key_secret")) {
@@ -709,7 +746,9 @@ fn from_ini_file(config: &ChainConfig) -> Result<Found, String> {
                 role.to_owned(),
                 "default/profile/ecs_ram_role".to_owned(),
             )),
-            None => Err(format!("{where_} is of type ecs_ram_role but has no role_name")),
+            None => Err(format!(
+                "{where_} is of type ecs_ram_role but has no role_name"
+            )),
         },
         Some(other) => Err(format!(
             "{where_} has type {other:?}; supported: access_key, ecs_ram_role"
@@ -790,7 +829,9 @@ mod tests {
 
     #[test]
     fn ini_values_are_cut_at_hash() {
-        let ini = parse_ini("; c\n[default]\ntype = access_key # comment\naccess_key_id=a\n[other]\nx = y\n");
+        let ini = parse_ini(
+            "; c\n[default]\ntype = access_key # comment\naccess_key_id=a\n[other]\nx = y\n",
+        );
         assert_eq!(ini["default"]["type"], "access_key");
         assert_eq!(ini["default"]["access_key_id"], "a");
         assert_eq!(ini["other"]["x"], "y");

@@ -86,9 +86,7 @@ impl Endpoint {
             .filter(|h| !h.is_empty())
             .ok_or("the URL has no host")?
             .to_owned();
-        let port = url
-            .port_or_known_default()
-            .ok_or("the URL has no port")?;
+        let port = url.port_or_known_default().ok_or("the URL has no port")?;
         let authority = match url.port() {
             Some(p) => format!("{address}:{p}"),
             None => address.clone(),
@@ -206,17 +204,29 @@ mod tests {
         assert_eq!(host("cn-hangzhou"), "https://vpc.aliyuncs.com");
         assert_eq!(host("cn-shanghai-finance-1"), "https://vpc.aliyuncs.com");
         assert_eq!(host("cn-shanghai"), "https://vpc.cn-shanghai.aliyuncs.com");
-        assert_eq!(host("ap-southeast-1"), "https://vpc.ap-southeast-1.aliyuncs.com");
-        assert_eq!(host("eu-central-1"), "https://vpc.eu-central-1.aliyuncs.com");
+        assert_eq!(
+            host("ap-southeast-1"),
+            "https://vpc.ap-southeast-1.aliyuncs.com"
+        );
+        assert_eq!(
+            host("eu-central-1"),
+            "https://vpc.eu-central-1.aliyuncs.com"
+        );
     }
 
     #[test]
     fn overrides_win_most_specific_first() {
-        let per = HashMap::from([("cn-beijing".to_owned(), "https://proxy.example:8443".to_owned())]);
+        let per = HashMap::from([(
+            "cn-beijing".to_owned(),
+            "https://proxy.example:8443".to_owned(),
+        )]);
         let e = Endpoints::new(Some("http://127.0.0.1:18080"), &per).unwrap();
         let beijing = e.resolve(&region("cn-beijing")).unwrap();
         assert_eq!(beijing.authority, "proxy.example:8443");
-        assert_eq!((beijing.address.as_str(), beijing.port), ("proxy.example", 8443));
+        assert_eq!(
+            (beijing.address.as_str(), beijing.port),
+            ("proxy.example", 8443)
+        );
         let other = e.resolve(&region("me-east-1")).unwrap();
         assert_eq!(other.base_url, "http://127.0.0.1:18080");
         assert_eq!(other.redacted_url(), "http://127.0.0.1:18080/");
@@ -234,9 +244,19 @@ mod tests {
 
     #[test]
     fn bad_overrides_fail_early() {
-        for bad in ["ftp://x", "http://u:p@x", "http://x/path", "http://x/?a=b", "http://"] {
+        for bad in [
+            "ftp://x",
+            "http://u:p@x",
+            "http://x/path",
+            "http://x/?a=b",
+            "http://",
+        ] {
             let err = Endpoint::parse_override(bad).unwrap_err();
-            assert_eq!(err.class(), super::super::CloudErrorClass::BadParameter, "{bad}");
+            assert_eq!(
+                err.class(),
+                super::super::CloudErrorClass::BadParameter,
+                "{bad}"
+            );
         }
         let per = HashMap::from([("Not A Region".to_owned(), "http://x".to_owned())]);
         assert!(Endpoints::new(None, &per).is_err());

@@ -46,7 +46,10 @@ pub enum CloudErrorClass {
 impl CloudErrorClass {
     /// True for the classes an automatic retry may cure.
     pub fn is_retryable(self) -> bool {
-        matches!(self, CloudErrorClass::Transient | CloudErrorClass::Throttled)
+        matches!(
+            self,
+            CloudErrorClass::Transient | CloudErrorClass::Throttled
+        )
     }
 }
 
@@ -87,7 +90,11 @@ struct Inner {
 
 impl CloudError {
     /// An error of our own making.
-    pub fn new(class: CloudErrorClass, code: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        class: CloudErrorClass,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             inner: Box::new(Inner {
                 class,
@@ -513,11 +520,21 @@ mod tests {
 
     #[test]
     fn lower_camel_and_xml_bodies_decode() {
-        let err = CloudError::from_response(400, None, br#"{"requestId":"r","code":"IpConflict","message":"m"}"#);
-        assert_eq!((err.code(), err.request_id(), err.class()), ("IpConflict", Some("r"), Conflict));
+        let err = CloudError::from_response(
+            400,
+            None,
+            br#"{"requestId":"r","code":"IpConflict","message":"m"}"#,
+        );
+        assert_eq!(
+            (err.code(), err.request_id(), err.class()),
+            ("IpConflict", Some("r"), Conflict)
+        );
         let xml = b"<?xml version='1.0'?><Error><RequestId>X-1</RequestId><Code>ServiceUnavailable</Code><Message>down</Message></Error>";
         let err = CloudError::from_response(503, None, xml);
-        assert_eq!((err.code(), err.request_id(), err.class()), ("ServiceUnavailable", Some("X-1"), Transient));
+        assert_eq!(
+            (err.code(), err.request_id(), err.class()),
+            ("ServiceUnavailable", Some("X-1"), Transient)
+        );
     }
 
     #[test]
@@ -526,7 +543,12 @@ mod tests {
         assert_eq!(err.code(), code::HTTP_ERROR);
         assert_eq!(err.class(), Transient);
         assert_eq!(err.http_status(), Some(502));
-        assert!(err.message().contains("HTTP 502 Bad Gateway: <html> <b>Bad Gateway</b></html>"), "{}", err.message());
+        assert!(
+            err.message()
+                .contains("HTTP 502 Bad Gateway: <html> <b>Bad Gateway</b></html>"),
+            "{}",
+            err.message()
+        );
         let err = CloudError::from_response(404, None, b"");
         assert_eq!(err.class(), NotFound);
         assert!(err.message().contains("empty body"));

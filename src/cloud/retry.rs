@@ -110,7 +110,9 @@ mod tests {
     #[test]
     fn bounds_double_up_to_the_cap() {
         let p = RetryPolicy::default();
-        let bounds: Vec<u64> = (1..=7).map(|r| p.backoff_bound(r).as_millis() as u64).collect();
+        let bounds: Vec<u64> = (1..=7)
+            .map(|r| p.backoff_bound(r).as_millis() as u64)
+            .collect();
         assert_eq!(bounds, vec![200, 400, 800, 1600, 3200, 5000, 5000]);
         assert_eq!(p.backoff_bound(200), Duration::from_secs(5));
     }
@@ -127,7 +129,10 @@ mod tests {
     async fn only_retryable_errors_within_limits_are_retried() {
         let p = RetryPolicy::default();
         let now = Instant::now();
-        assert!(matches!(p.decide(&transient(), 1, now, None), Decision::RetryAfter(_)));
+        assert!(matches!(
+            p.decide(&transient(), 1, now, None),
+            Decision::RetryAfter(_)
+        ));
         assert_eq!(p.decide(&transient(), 4, now, None), Decision::GiveUp);
         let busy = CloudError::new(CloudErrorClass::GatewayBusy, "VpnGateway.Configuring", "b");
         assert_eq!(p.decide(&busy, 1, now, None), Decision::GiveUp);

@@ -136,10 +136,7 @@ pub fn sign_v3(input: &V3Input<'_>, credentials: &Credentials) -> V3Signed {
     headers.sort();
     let headers = merge_duplicate_headers(headers);
 
-    let canonical_headers: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}:{v}\n"))
-        .collect();
+    let canonical_headers: String = headers.iter().map(|(k, v)| format!("{k}:{v}\n")).collect();
     let signed_headers = headers
         .iter()
         .map(|(k, _)| k.as_str())
@@ -266,7 +263,11 @@ pub fn sign_v1(input: &V1Input<'_>, credentials: &Credentials) -> V1Signed {
         ("SignatureVersion", "1.0"),
         ("AccessKeyId", credentials.access_key_id()),
     ];
-    params.extend(common.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    params.extend(
+        common
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     if let Some(token) = credentials.security_token() {
         params.push(("SecurityToken".into(), token.to_owned()));
     }

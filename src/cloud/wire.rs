@@ -209,7 +209,8 @@ mod tests {
         assert_eq!(gw.vswitch_id, "vsw-1");
         assert_eq!(gw.status, "updating");
         assert_eq!(gw.name, "");
-        let empty: DescribeSslVpnServersBody = serde_json::from_str(r#"{"RequestId":"r"}"#).unwrap();
+        let empty: DescribeSslVpnServersBody =
+            serde_json::from_str(r#"{"RequestId":"r"}"#).unwrap();
         assert!(empty.ssl_vpn_servers.ssl_vpn_server.is_empty());
     }
 }
