@@ -60,7 +60,12 @@ pub struct ServeArgs {
 
     /// Signature algorithm for upstream calls: v3 (ACS3-HMAC-SHA256, the
     /// SDKs' default) or v1 (legacy HMAC-SHA1).
-    #[arg(long, env = "SSLVPN_SIGNATURE_VERSION", value_enum, default_value = "v3")]
+    #[arg(
+        long,
+        env = "SSLVPN_SIGNATURE_VERSION",
+        value_enum,
+        default_value = "v3"
+    )]
     pub signature_version: SignatureArg,
 
     /// Upstream connect timeout.

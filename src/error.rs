@@ -67,9 +67,13 @@ impl Class {
     }
 }
 
-/// A failure as the caller sees it.
+/// A failure as the caller sees it. Boxed: it travels in every `Result`
+/// of the request path, and most of those are `Ok`.
 #[derive(Clone, Debug)]
-pub struct Error {
+pub struct Error(Box<Inner>);
+
+#[derive(Clone, Debug)]
+struct Inner {
     class: Class,
     /// The cloud's error code (or ours, in the cloud's style).
     reason: String,
@@ -82,7 +86,7 @@ pub struct Error {
 
 impl Error {
     pub fn new(class: Class, reason: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(Inner {
             class,
             reason: reason.into(),
             message: message.into(),
@@ -90,27 +94,27 @@ impl Error {
             retry_after: None,
             violations: None,
             metadata: Vec::new(),
-        }
+        }))
     }
 
     /// The cloud's RequestId, for support tickets.
     pub fn with_request_id(mut self, id: impl Into<String>) -> Self {
         let id = id.into();
         if !id.is_empty() {
-            self.request_id = Some(id);
+            self.0.request_id = Some(id);
         }
         self
     }
 
     /// How long the caller should wait before retrying.
     pub fn with_retry_after(mut self, delay: Duration) -> Self {
-        self.retry_after = Some(delay);
+        self.0.retry_after = Some(delay);
         self
     }
 
     /// An extra `ErrorInfo.metadata` entry (key in lowerCamelCase).
     pub fn with_metadata(mut self, key: &'static str, value: impl Into<String>) -> Self {
-        self.metadata.push((key, value.into()));
+        self.0.metadata.push((key, value.into()));
         self
     }
 
@@ -123,19 +127,19 @@ impl Error {
     }
 
     pub fn class(&self) -> Class {
-        self.class
+        self.0.class
     }
 
     pub fn reason(&self) -> &str {
-        &self.reason
+        &self.0.reason
     }
 
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        self.0.retry_after
     }
 
     /// The `google.rpc.Status` for this error (for watch messages).
@@ -156,7 +160,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.message, self.reason)
+        write!(f, "{} ({})", self.0.message, self.0.reason)
     }
 }
 
@@ -171,11 +175,9 @@ impl From<Violations> for Error {
         } else {
             format!("invalid request, {count} violations: {violations}")
         };
-        Self {
-            reason: first.code.clone(),
-            violations: Some(violations),
-            ..Self::new(Class::InvalidArgument, String::new(), message)
-        }
+        let mut error = Self::new(Class::InvalidArgument, first.code.clone(), message);
+        error.0.violations = Some(violations);
+        error
     }
 }
 
@@ -229,15 +231,16 @@ impl From<Error> for tonic::Status {
     fn from(err: Error) -> Self {
         let mut details = ErrorDetails::new();
         let mut metadata: HashMap<String, String> = err
+            .0
             .metadata
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
-        if let Some(id) = &err.request_id {
+        if let Some(id) = &err.0.request_id {
             metadata.insert("requestId".into(), id.clone());
             details.set_request_info(id.clone(), String::new());
         }
-        if let Some(violations) = &err.violations {
+        if let Some(violations) = &err.0.violations {
             let mut codes: Vec<&str> = violations
                 .as_slice()
                 .iter()
@@ -258,11 +261,11 @@ impl From<Error> for tonic::Status {
                     .collect::<Vec<_>>(),
             );
         }
-        if let Some(delay) = err.retry_after {
+        if let Some(delay) = err.0.retry_after {
             details.set_retry_info(Some(delay));
         }
-        details.set_error_info(err.reason.clone(), ERROR_DOMAIN, metadata);
-        tonic::Status::with_error_details(err.class.grpc_code(), err.message, details)
+        details.set_error_info(err.0.reason.clone(), ERROR_DOMAIN, metadata);
+        tonic::Status::with_error_details(err.0.class.grpc_code(), err.0.message, details)
     }
 }
 

@@ -64,14 +64,19 @@ async fn modify_then_watch_goes_pending_applying_succeeded() {
         "the first message names what is still pending"
     );
     let last = messages.last().unwrap();
-    let server = last.ssl_vpn_server.as_ref().expect("terminal carries the server");
+    let server = last
+        .ssl_vpn_server
+        .as_ref()
+        .expect("terminal carries the server");
     assert_eq!(server.port, 1195);
     assert_eq!(server.local_subnet, "172.16.0.0/16,10.8.0.0/24");
     assert!(last.pending_fields.is_empty());
     // One message per change: never the same state twice in a row.
     for pair in messages.windows(2) {
         assert!(
-            pair[0].phase != pair[1].phase || pair[0].gateway != pair[1].gateway || pair[0].ssl_vpn_server != pair[1].ssl_vpn_server,
+            pair[0].phase != pair[1].phase
+                || pair[0].gateway != pair[1].gateway
+                || pair[0].ssl_vpn_server != pair[1].ssl_vpn_server,
             "repeated state: {pair:?}"
         );
     }
@@ -178,7 +183,9 @@ async fn a_busy_gateway_is_refused_with_retry_info() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::FailedPrecondition);
     assert_eq!(
-        s.emulator.counters().requests("ModifySslVpnServer", "VpnGateway.Configuring"),
+        s.emulator
+            .counters()
+            .requests("ModifySslVpnServer", "VpnGateway.Configuring"),
         0,
         "the cloud never had to refuse"
     );
@@ -336,7 +343,9 @@ async fn the_same_client_token_applies_once() {
     assert_eq!(first.request_id, second.request_id);
     assert_eq!(first.operation, second.operation);
     assert_eq!(
-        s.emulator.counters().modifications_with_token("retry-me-0001"),
+        s.emulator
+            .counters()
+            .modifications_with_token("retry-me-0001"),
         1
     );
 }
@@ -363,7 +372,11 @@ async fn a_dropped_answer_is_retried_with_the_same_token_and_applies_once() {
         .into_inner();
     let counters = s.emulator.counters();
     assert_eq!(counters.modifications_with_token(&reply.client_token), 1);
-    assert_eq!(counters.total("ModifySslVpnServer"), 3, "dropped, 503, then OK");
+    assert_eq!(
+        counters.total("ModifySslVpnServer"),
+        3,
+        "dropped, 503, then OK"
+    );
     let messages = collect(
         s.client
             .watch_ssl_vpn_server(watch(SERVER, &reply.operation.unwrap().id))

@@ -38,7 +38,9 @@ async fn channels(s: &Stack, n: usize) -> Vec<Client> {
             .connect()
             .await
             .unwrap();
-        out.push(pb::ssl_vpn_service_client::SslVpnServiceClient::new(channel));
+        out.push(pb::ssl_vpn_service_client::SslVpnServiceClient::new(
+            channel,
+        ));
     }
     out
 }
@@ -68,7 +70,11 @@ async fn five_hundred_watchers_share_one_poller() {
             .await
             .unwrap()
             .into_inner();
-        let first = stream.message().await.unwrap().expect("current state at once");
+        let first = stream
+            .message()
+            .await
+            .unwrap()
+            .expect("current state at once");
         assert_eq!(first.phase(), pb::Phase::Succeeded);
         streams.push(stream);
     }
@@ -179,7 +185,11 @@ async fn shutdown_ends_streams_and_a_fresh_instance_resumes_the_operation() {
         }
     };
     assert_eq!(ended.code(), Code::Unavailable);
-    assert!(ended.message().contains("operation_id"), "{}", ended.message());
+    assert!(
+        ended.message().contains("operation_id"),
+        "{}",
+        ended.message()
+    );
     tokio::time::timeout(Duration::from_secs(3), first.wait())
         .await
         .expect("shutdown finishes within the grace period")

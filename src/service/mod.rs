@@ -83,8 +83,8 @@ impl SslVpnService for SslVpnGateway {
         request: Request<pb::ModifySslVpnServerRequest>,
     ) -> Result<Response<pb::ModifySslVpnServerResponse>, Status> {
         let deadline = deadline(&request);
-        let modification =
-            validate::modification(&convert::modify_input(request.get_ref())).map_err(Error::from)?;
+        let modification = validate::modification(&convert::modify_input(request.get_ref()))
+            .map_err(Error::from)?;
         let reply = self.modifier.modify(modification, deadline).await?;
         Ok(Response::new(reply))
     }
@@ -107,7 +107,10 @@ impl SslVpnService for SslVpnGateway {
             .map_err(Error::from)?;
         Ok(Response::new(pb::GetSslVpnServerStatusResponse {
             ssl_vpn_server: Some(convert::ssl_vpn_server(&server)),
-            gateway: Some(convert::gateway_state(&gateway, std::time::SystemTime::now())),
+            gateway: Some(convert::gateway_state(
+                &gateway,
+                std::time::SystemTime::now(),
+            )),
         }))
     }
 

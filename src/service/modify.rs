@@ -127,7 +127,13 @@ impl Modifier {
             .await?;
         let op = make_operation(client_token.clone());
         let done = m.changes.is_name_only();
-        let reply = response(&accepted.server, accepted.request_id, client_token, &op, done);
+        let reply = response(
+            &accepted.server,
+            accepted.request_id,
+            client_token,
+            &op,
+            done,
+        );
         if !done {
             lock(&self.in_flight).insert(
                 key,
@@ -176,7 +182,14 @@ impl Modifier {
             in_flight.remove(key);
             return Ok(());
         }
-        Err(busy(&key.1).with_metadata("operationId", f.response.operation.as_ref().map(|o| o.id.clone()).unwrap_or_default()))
+        Err(busy(&key.1).with_metadata(
+            "operationId",
+            f.response
+                .operation
+                .as_ref()
+                .map(|o| o.id.clone())
+                .unwrap_or_default(),
+        ))
     }
 }
 
@@ -226,12 +239,19 @@ fn check_gateway(gateway: &VpnGateway) -> Result<(), Error> {
     }
     match gateway.status() {
         GatewayStatus::Active => Ok(()),
-        _ => Err(busy(&gateway.vpn_gateway_id).with_metadata("gatewayStatus", gateway.status.clone())),
+        _ => {
+            Err(busy(&gateway.vpn_gateway_id)
+                .with_metadata("gatewayStatus", gateway.status.clone()))
+        }
     }
 }
 
 /// The cross-field rules on the configuration the change would produce.
-fn check_merged(m: &Modification, server: &SslVpnServer, gateway: &VpnGateway) -> Result<(), Error> {
+fn check_merged(
+    m: &Modification,
+    server: &SslVpnServer,
+    gateway: &VpnGateway,
+) -> Result<(), Error> {
     let changes = &m.changes;
     if changes.client_ip_pool.is_none() && changes.local_subnet.is_none() {
         return Ok(());

@@ -69,6 +69,8 @@ impl Snapshot {
 
 /// What watchers read from the cell.
 #[derive(Clone, Debug)]
+// Always behind an `Arc`, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Observation {
     State {
         snapshot: Snapshot,
@@ -269,7 +271,9 @@ async fn run_poller(hub: Arc<HubInner>, key: PollerKey, poller: Arc<Poller>) {
             }
             Err(err) if is_permanent(&err) => {
                 tracing::warn!(error = %err, "gateway can no longer be observed");
-                poller.cell.send_replace(Some(Arc::new(Observation::Gone(err))));
+                poller
+                    .cell
+                    .send_replace(Some(Arc::new(Observation::Gone(err))));
                 interval = config.max_interval;
             }
             Err(err) => {

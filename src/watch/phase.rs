@@ -231,7 +231,12 @@ mod tests {
             .collect();
         assert_eq!(
             phases,
-            [Phase::Succeeded, Phase::Applying, Phase::Succeeded, Phase::Succeeded]
+            [
+                Phase::Succeeded,
+                Phase::Applying,
+                Phase::Succeeded,
+                Phase::Succeeded
+            ]
         );
     }
 
@@ -239,7 +244,11 @@ mod tests {
     fn permanent_conditions_fail_with_the_cloud_code() {
         let cases = [
             (gateway("active"), None, "InvalidSslVpnServerId.NotFound"),
-            (gateway("deleting"), Some(server(1)), "IncorrectStatus.VpnGateway"),
+            (
+                gateway("deleting"),
+                Some(server(1)),
+                "IncorrectStatus.VpnGateway",
+            ),
             (
                 VpnGateway {
                     business_status: "FinancialLocked".into(),
@@ -252,7 +261,10 @@ mod tests {
         for (gw, srv, code) in cases {
             let v = Tracker::new(Some(operation(1195))).observe(&gw, srv.as_ref());
             assert_eq!(v.phase, Phase::Failed);
-            assert_eq!(v.error.map(|e| e.reason().to_owned()).as_deref(), Some(code));
+            assert_eq!(
+                v.error.map(|e| e.reason().to_owned()).as_deref(),
+                Some(code)
+            );
         }
     }
 }

@@ -18,12 +18,7 @@ use super::{
     hub::{Observation, Subscription},
     phase::{Phase, Tracker, Verdict},
 };
-use crate::{
-    domain::SslVpnServer,
-    operation::Operation,
-    pb,
-    service::convert,
-};
+use crate::{domain::SslVpnServer, operation::Operation, pb, service::convert};
 
 /// Messages buffered per stream before the producer waits for the reader.
 const STREAM_BUFFER: usize = 4;
@@ -40,7 +35,11 @@ pub struct WatchSpec {
 pub type WatchReceiver = ReceiverStream<Result<pb::WatchSslVpnServerResponse, Status>>;
 
 /// Starts the producer of one stream.
-pub fn spawn(spec: WatchSpec, subscription: Subscription, shutdown: CancellationToken) -> WatchReceiver {
+pub fn spawn(
+    spec: WatchSpec,
+    subscription: Subscription,
+    shutdown: CancellationToken,
+) -> WatchReceiver {
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
     let span = tracing::info_span!(
         "watch",
@@ -148,7 +147,9 @@ fn resume_status(spec: &WatchSpec) -> Status {
     } else {
         "watch again"
     };
-    Status::unavailable(format!("the gateway is shutting down; {hint} on any replica"))
+    Status::unavailable(format!(
+        "the gateway is shutting down; {hint} on any replica"
+    ))
 }
 
 fn elapsed_since(t: SystemTime) -> Duration {
@@ -186,7 +187,10 @@ fn judge(
         gateway: last_gateway.clone(),
         phase: phase(verdict.phase) as i32,
         ssl_vpn_server: last_server.as_ref().map(convert::ssl_vpn_server),
-        error: verdict.error.as_ref().map(crate::error::Error::to_rpc_status),
+        error: verdict
+            .error
+            .as_ref()
+            .map(crate::error::Error::to_rpc_status),
         elapsed: Some(convert::duration(elapsed_since(started))),
         pending_fields: verdict
             .pending
@@ -209,7 +213,10 @@ fn phase(p: Phase) -> pb::Phase {
 
 /// Whether `next` tells the caller anything new: the time fields always
 /// move, so they do not count.
-fn differs(last: Option<&pb::WatchSslVpnServerResponse>, next: &pb::WatchSslVpnServerResponse) -> bool {
+fn differs(
+    last: Option<&pb::WatchSslVpnServerResponse>,
+    next: &pb::WatchSslVpnServerResponse,
+) -> bool {
     let Some(last) = last else { return true };
     let strip = |m: &pb::WatchSslVpnServerResponse| {
         let mut m = m.clone();

@@ -71,7 +71,9 @@ pub async fn start_emulator(config: EmulatorConfig) -> EmulatorHandle {
 
 pub async fn start_gateway(config: ServeConfig) -> (ServerHandle, Client) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = server::start(config, listener).await.expect("gateway starts");
+    let server = server::start(config, listener)
+        .await
+        .expect("gateway starts");
     let client = connect(&server).await;
     (server, client)
 }
