@@ -7,6 +7,7 @@
 //! demos and tests and never calls into the service.
 
 pub mod domain;
+pub mod emulator;
 pub mod error;
 pub mod pb;
 pub mod validate;
