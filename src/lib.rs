@@ -9,6 +9,7 @@
 pub mod cloud;
 pub mod config;
 pub mod domain;
+pub mod emulator;
 pub mod error;
 pub mod operation;
 pub mod pb;

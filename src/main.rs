@@ -1,12 +1,18 @@
 //! The `sslvpn-gateway` command: a thin CLI over the library.
+//!
+//! `serve` runs the gateway (with `--emulator`, on the embedded VPC API
+//! emulator: no cloud account needed); `emulator` runs the emulator alone.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sslvpn_gateway::{
-    config::{ServeArgs, ServeConfig},
+    cloud::Credentials,
+    config::{CredentialSource, ServeArgs, ServeConfig},
+    emulator::{self, Emulator, EmulatorArgs, EmulatorConfig},
     server,
 };
+use tokio::net::TcpListener;
 
 #[derive(Parser)]
 #[command(name = "sslvpn-gateway", version, about)]
@@ -19,7 +25,11 @@ struct Cli {
 enum Command {
     /// Run the gRPC gateway.
     Serve(ServeArgs),
+    /// Run the Alibaba Cloud VPC API emulator alone.
+    Emulator(EmulatorArgs),
 }
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -29,9 +39,11 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve(args) => server::run(ServeConfig::from(args), shutdown_signal()).await,
+        Command::Serve(args) => serve(args).await,
+        Command::Emulator(args) => run_emulator(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -40,6 +52,42 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn serve(args: ServeArgs) -> Result<(), BoxError> {
+    let with_emulator = args.emulator;
+    let mut config = ServeConfig::from(args);
+    // Kept alive for as long as the gateway serves.
+    let _emulator = if with_emulator {
+        let handle = emulator::spawn(EmulatorConfig::default()).await?;
+        println!("embedded VPC API emulator on {}", handle.base_url());
+        print!("{}", handle.emulator().banner());
+        config.cloud.endpoint = Some(handle.base_url());
+        config.credentials = CredentialSource::Static(Credentials::new(
+            emulator::DEMO_ACCESS_KEY_ID,
+            emulator::DEMO_ACCESS_KEY_SECRET,
+        ));
+        Some(handle)
+    } else {
+        None
+    };
+    println!("gateway listening on {} (gRPC, reflection, health)", config.listen);
+    server::run(config, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn run_emulator(args: EmulatorArgs) -> Result<(), BoxError> {
+    let listen = args.listen;
+    let emulator = Emulator::try_new(EmulatorConfig::try_from(args)?)?;
+    let listener = TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    // The first line is what scripts read to find the port.
+    println!("emulator listening on http://{addr}");
+    print!("{}", emulator.banner());
+    println!("admin API: http://{addr}/_emulator/");
+    emulator.serve(listener, shutdown_signal()).await?;
+    tracing::info!("emulator stopped");
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -1,0 +1,187 @@
+//! The emulator's own control surface under `/_emulator/`: what tests and
+//! benchmarks use to set the stage and read the score.
+//!
+//! Plain JSON over HTTP, unauthenticated (the emulator listens on loopback
+//! and holds only fake resources). docs/emulator.md has examples.
+//!
+//! | method & path | does |
+//! |---|---|
+//! | `GET /_emulator/` | lists these endpoints |
+//! | `GET /_emulator/counters` | the [`Counters`](super::Counters) |
+//! | `POST /_emulator/counters/reset` | zeroes them |
+//! | `GET /_emulator/fixtures` | the current world as a fixture document |
+//! | `PUT /_emulator/fixtures` | loads a fixture document (clears tasks, tokens, nonces) |
+//! | `POST /_emulator/reset` | back to the start: fixtures, timings, faults, counters |
+//! | `GET`/`PUT /_emulator/timings` | timings in ms; `PUT` takes any subset |
+//! | `GET`/`PUT`/`DELETE /_emulator/faults` | the whole fault table |
+//! | `PUT`/`DELETE /_emulator/faults/{action}` | one action's faults (`*` for all) |
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::{Path, State},
+    response::Response,
+    routing::{get, post, put},
+};
+use http::{HeaderValue, StatusCode, header};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::json;
+
+use super::{
+    Emulator,
+    config::TimingsPatch,
+    faults::{ActionFaults, FaultTable},
+    fixtures::Fixtures,
+};
+
+/// The admin API's path prefix.
+pub const PREFIX: &str = "/_emulator";
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    let text = serde_json::to_string_pretty(body).unwrap_or_else(|_| "{}".to_owned());
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn ok(body: &impl Serialize) -> Response {
+    json_response(StatusCode::OK, body)
+}
+
+fn bad_request(message: impl std::fmt::Display) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        &json!({"error": message.to_string()}),
+    )
+}
+
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON: {e}")))
+}
+
+/// The admin routes, to be nested under [`PREFIX`].
+pub(super) fn router() -> Router<Emulator> {
+    Router::new()
+        .route("/", get(index))
+        .route("/counters", get(counters))
+        .route("/counters/reset", post(reset_counters))
+        .route("/fixtures", get(get_fixtures).put(put_fixtures))
+        .route("/reset", post(reset))
+        .route("/timings", get(get_timings).put(put_timings))
+        .route(
+            "/faults",
+            get(get_faults).put(put_faults).delete(clear_faults),
+        )
+        .route(
+            "/faults/{action}",
+            put(put_action_faults).delete(clear_action_faults),
+        )
+}
+
+async fn index() -> Response {
+    ok(&json!({
+        "endpoints": [
+            "GET /_emulator/counters",
+            "POST /_emulator/counters/reset",
+            "GET /_emulator/fixtures",
+            "PUT /_emulator/fixtures",
+            "POST /_emulator/reset",
+            "GET /_emulator/timings",
+            "PUT /_emulator/timings",
+            "GET /_emulator/faults",
+            "PUT /_emulator/faults",
+            "DELETE /_emulator/faults",
+            "PUT /_emulator/faults/{action}",
+            "DELETE /_emulator/faults/{action}",
+        ],
+        "docs": "docs/emulator.md",
+    }))
+}
+
+async fn counters(State(emu): State<Emulator>) -> Response {
+    ok(&emu.counters())
+}
+
+async fn reset_counters(State(emu): State<Emulator>) -> Response {
+    emu.reset_counters();
+    ok(&emu.counters())
+}
+
+async fn get_fixtures(State(emu): State<Emulator>) -> Response {
+    ok(&emu.fixtures())
+}
+
+async fn put_fixtures(State(emu): State<Emulator>, body: Bytes) -> Response {
+    let fixtures: Fixtures = match parse(&body) {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    match emu.load_fixtures(&fixtures) {
+        Ok(()) => ok(&json!({"loaded": true})),
+        Err(e) => bad_request(e),
+    }
+}
+
+async fn reset(State(emu): State<Emulator>) -> Response {
+    emu.reset();
+    ok(&json!({"reset": true}))
+}
+
+async fn get_timings(State(emu): State<Emulator>) -> Response {
+    ok(&emu.timings())
+}
+
+async fn put_timings(State(emu): State<Emulator>, body: Bytes) -> Response {
+    match parse::<TimingsPatch>(&body) {
+        Ok(patch) => ok(&emu.patch_timings(patch)),
+        Err(response) => response,
+    }
+}
+
+async fn get_faults(State(emu): State<Emulator>) -> Response {
+    ok(&emu.faults())
+}
+
+async fn put_faults(State(emu): State<Emulator>, body: Bytes) -> Response {
+    let table: FaultTable = match parse(&body) {
+        Ok(t) => t,
+        Err(response) => return response,
+    };
+    for (action, faults) in &table {
+        if let Err(why) = faults.check() {
+            return bad_request(format!("{action}: {why}"));
+        }
+    }
+    emu.set_fault_table(table);
+    ok(&emu.faults())
+}
+
+async fn clear_faults(State(emu): State<Emulator>) -> Response {
+    emu.set_fault_table(FaultTable::new());
+    ok(&emu.faults())
+}
+
+async fn put_action_faults(
+    State(emu): State<Emulator>,
+    Path(action): Path<String>,
+    body: Bytes,
+) -> Response {
+    let faults: ActionFaults = match parse(&body) {
+        Ok(f) => f,
+        Err(response) => return response,
+    };
+    if let Err(why) = faults.check() {
+        return bad_request(why);
+    }
+    emu.set_faults(&action, faults);
+    ok(&emu.faults())
+}
+
+async fn clear_action_faults(State(emu): State<Emulator>, Path(action): Path<String>) -> Response {
+    emu.clear_faults(&action);
+    ok(&emu.faults())
+}

@@ -1,0 +1,286 @@
+//! How an emulator is set up: command-line flags (each with an
+//! `SSLVPN_EMULATOR_*` environment twin) and the typed configuration they
+//! become.
+//!
+//! Timings default to what a demo wants to show (the cloud does not flip at
+//! once: a 2 s accept lag, then 8 s of `updating`); tests set them small or
+//! pause tokio's clock. Timings and faults can be changed later through the
+//! admin API.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    clock::Clock,
+    faults::FaultTable,
+    fixtures::Fixtures,
+    state::{FixtureError, World},
+};
+
+/// Flags of `sslvpn-gateway emulator`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct EmulatorArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(
+        long,
+        env = "SSLVPN_EMULATOR_LISTEN",
+        default_value = "127.0.0.1:18080"
+    )]
+    pub listen: SocketAddr,
+    /// How long an accepted change waits before the gateway turns `updating`.
+    #[arg(long, env = "SSLVPN_EMULATOR_ACCEPT_LAG", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub accept_lag: Duration,
+    /// How long the gateway stays `updating` while a change applies.
+    #[arg(long, env = "SSLVPN_EMULATOR_APPLY_TIME", default_value = "8s", value_parser = humantime::parse_duration)]
+    pub apply_time: Duration,
+    /// After a change, how long another ModifySslVpnServer on the gateway is throttled.
+    #[arg(long, env = "SSLVPN_EMULATOR_QUIET_PERIOD", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub quiet_period: Duration,
+    /// How long a ClientToken is remembered.
+    #[arg(long, env = "SSLVPN_EMULATOR_IDEMPOTENCY_WINDOW", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub idempotency_window: Duration,
+    /// A fixture document (JSON, see docs/emulator.md) instead of the default set.
+    #[arg(long, env = "SSLVPN_EMULATOR_FIXTURES")]
+    pub fixtures: Option<PathBuf>,
+    /// A fault table (JSON: action or "*" → faults, see docs/emulator.md).
+    #[arg(long, env = "SSLVPN_EMULATOR_FAULTS")]
+    pub faults: Option<PathBuf>,
+    /// Seed of the fault dice, for reproducible runs.
+    #[arg(long, env = "SSLVPN_EMULATOR_SEED")]
+    pub seed: Option<u64>,
+}
+
+/// The state machine's and the idempotency ledger's timings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timings {
+    #[serde(rename = "accept_lag_ms", with = "millis")]
+    pub accept_lag: Duration,
+    #[serde(rename = "apply_time_ms", with = "millis")]
+    pub apply_time: Duration,
+    #[serde(rename = "quiet_period_ms", with = "millis")]
+    pub quiet_period: Duration,
+    #[serde(rename = "idempotency_window_ms", with = "millis")]
+    pub idempotency_window: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            accept_lag: Duration::from_secs(2),
+            apply_time: Duration::from_secs(8),
+            quiet_period: Duration::from_secs(1),
+            idempotency_window: Duration::from_secs(600),
+        }
+    }
+}
+
+/// A partial update of [`Timings`] (admin API `PUT /_emulator/timings`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingsPatch {
+    pub accept_lag_ms: Option<u64>,
+    pub apply_time_ms: Option<u64>,
+    pub quiet_period_ms: Option<u64>,
+    pub idempotency_window_ms: Option<u64>,
+}
+
+impl Timings {
+    /// These timings with the patch's fields replaced.
+    pub fn patched(mut self, patch: TimingsPatch) -> Self {
+        let set = |field: &mut Duration, ms: Option<u64>| {
+            if let Some(ms) = ms {
+                *field = Duration::from_millis(ms);
+            }
+        };
+        set(&mut self.accept_lag, patch.accept_lag_ms);
+        set(&mut self.apply_time, patch.apply_time_ms);
+        set(&mut self.quiet_period, patch.quiet_period_ms);
+        set(&mut self.idempotency_window, patch.idempotency_window_ms);
+        self
+    }
+
+    /// Small timings for tests over real HTTP.
+    pub fn fast() -> Self {
+        Self {
+            accept_lag: Duration::from_millis(50),
+            apply_time: Duration::from_millis(150),
+            quiet_period: Duration::ZERO,
+            idempotency_window: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Durations as integer milliseconds in JSON.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
+/// Everything an emulator starts from.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    pub fixtures: Fixtures,
+    pub timings: Timings,
+    pub faults: FaultTable,
+    pub clock: Clock,
+    /// Seed of the fault dice (random when `None`).
+    pub seed: Option<u64>,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            fixtures: Fixtures::default_set(),
+            timings: Timings::default(),
+            faults: FaultTable::new(),
+            clock: Clock::system(),
+            seed: None,
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// The default fixtures with small timings, for tests.
+    pub fn fast() -> Self {
+        Self {
+            timings: Timings::fast(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Why flags could not become a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Fixtures { path: PathBuf, source: FixtureError },
+}
+
+impl TryFrom<EmulatorArgs> for EmulatorConfig {
+    type Error = ConfigError;
+
+    fn try_from(args: EmulatorArgs) -> Result<Self, ConfigError> {
+        let read = |path: &PathBuf| {
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.clone(),
+                source,
+            })
+        };
+        let fixtures = match &args.fixtures {
+            Some(path) => {
+                let fixtures =
+                    Fixtures::from_json(&read(path)?).map_err(|e| ConfigError::Parse {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+                World::load(&fixtures).map_err(|source| ConfigError::Fixtures {
+                    path: path.clone(),
+                    source,
+                })?;
+                fixtures
+            }
+            None => Fixtures::default_set(),
+        };
+        let faults = match &args.faults {
+            Some(path) => {
+                let table: FaultTable =
+                    serde_json::from_str(&read(path)?).map_err(|e| ConfigError::Parse {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+                for (action, f) in &table {
+                    f.check().map_err(|message| ConfigError::Parse {
+                        path: path.clone(),
+                        message: format!("{action}: {message}"),
+                    })?;
+                }
+                table
+            }
+            None => FaultTable::new(),
+        };
+        Ok(EmulatorConfig {
+            fixtures,
+            timings: Timings {
+                accept_lag: args.accept_lag,
+                apply_time: args.apply_time,
+                quiet_period: args.quiet_period,
+                idempotency_window: args.idempotency_window,
+            },
+            faults,
+            clock: Clock::system(),
+            seed: args.seed,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: EmulatorArgs,
+    }
+
+    #[test]
+    fn flags_become_a_config() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--accept-lag",
+            "250ms",
+            "--apply-time",
+            "1s",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .unwrap();
+        assert_eq!(cli.args.listen.port(), 0);
+        let config = EmulatorConfig::try_from(cli.args).unwrap();
+        assert_eq!(config.timings.accept_lag, Duration::from_millis(250));
+        assert_eq!(config.timings.apply_time, Duration::from_secs(1));
+        assert_eq!(config.fixtures, Fixtures::default_set());
+    }
+
+    #[test]
+    fn a_missing_fixture_file_is_an_error() {
+        let cli = Cli::try_parse_from(["x", "--fixtures", "/nonexistent/fixtures.json"]).unwrap();
+        assert!(matches!(
+            EmulatorConfig::try_from(cli.args),
+            Err(ConfigError::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn timings_are_milliseconds_in_json() {
+        let t: Timings = serde_json::from_str(
+            r#"{"accept_lag_ms":5,"apply_time_ms":20,"quiet_period_ms":0,"idempotency_window_ms":60000}"#,
+        )
+        .unwrap();
+        assert_eq!(t.apply_time, Duration::from_millis(20));
+        assert_eq!(
+            serde_json::to_value(t).unwrap()["idempotency_window_ms"],
+            60000
+        );
+    }
+}
