@@ -71,7 +71,10 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     } else {
         None
     };
-    println!("gateway listening on {} (gRPC, reflection, health)", config.listen);
+    println!(
+        "gateway listening on {} (gRPC, reflection, health)",
+        config.listen
+    );
     server::run(config, shutdown_signal()).await?;
     Ok(())
 }
