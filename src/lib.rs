@@ -6,14 +6,18 @@
 //! `domain` → `cloud`. The `emulator` plays the cloud over real HTTP for
 //! demos and tests and never calls into the service.
 
+pub mod admin;
+pub mod audit;
 pub mod cloud;
 pub mod config;
 pub mod domain;
 pub mod emulator;
 pub mod error;
+pub mod metrics;
 pub mod operation;
 pub mod pb;
 pub mod server;
 pub mod service;
+pub mod telemetry;
 pub mod validate;
 pub mod watch;
