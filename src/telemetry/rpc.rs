@@ -272,7 +272,12 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let this = self.project();
-        let frame = ready!(this.inner.poll_frame(cx));
+        // Entered here too: the exporter takes a span's end from its last
+        // exit, and a stream's last exit is the poll that yields its trailers.
+        let frame = {
+            let _entered = this.call.as_ref().map(|c| c.span.enter());
+            ready!(this.inner.poll_frame(cx))
+        };
         if let Some(call) = this.call.as_mut() {
             match &frame {
                 Some(Ok(f)) => {
