@@ -19,5 +19,14 @@ cargo clippy --all-targets --locked -- -D warnings
 step "buf lint (STANDARD)"
 buf lint
 
+step "promtool (tests/observability.rs pipes /metrics through 'promtool check metrics')"
+if ! command -v promtool >/dev/null 2>&1; then
+  # Debian's prometheus package ships promtool; CI runs as root.
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+promtool --version 2>&1 | head -n 1
+
 step "cargo test"
 cargo test --locked
