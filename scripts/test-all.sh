@@ -28,5 +28,9 @@ if ! command -v promtool >/dev/null 2>&1; then
 fi
 promtool --version 2>&1 | head -n 1
 
+step "promtool: scrape config, alert rules, dashboard queries"
+promtool check config deploy/prometheus/prometheus.yml
+python3 scripts/check-dashboards.py
+
 step "cargo test"
 cargo test --locked
