@@ -39,6 +39,9 @@ pub struct ModifyAudit {
     changes: String,
     client_token: String,
     started: Instant,
+    /// The call's span, entered to write the record: a record written on
+    /// cancellation (from a drop, outside the span) still carries its ids.
+    span: tracing::Span,
     done: bool,
 }
 
@@ -64,6 +67,7 @@ impl ModifyAudit {
             changes,
             client_token: req.client_token.clone(),
             started: Instant::now(),
+            span: tracing::Span::current(),
             done: false,
         }
     }
@@ -97,6 +101,7 @@ impl ModifyAudit {
     fn write(&mut self, outcome: &'static str, code: &str, request_id: &str, reason: &str) {
         self.done = true;
         metrics::global().modifications.inc([outcome]);
+        let _entered = self.span.enter();
         let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(
             target: "audit",
