@@ -347,13 +347,14 @@ pub const MODIFICATION_RESULTS: [&str; 8] = [
 
 impl Metrics {
     fn new() -> Self {
+        let build_info = Gauge::new(
+            "sslvpn_build_info",
+            "Always 1; the version label names the running build.",
+            ["version"],
+        );
+        build_info.set([env!("CARGO_PKG_VERSION")], 1);
         Self {
-            build_info: Gauge::new(
-                "sslvpn_build_info",
-                "Always 1; the version label names the running build.",
-                ["version"],
-            )
-            .seed(&[[env!("CARGO_PKG_VERSION")]]),
+            build_info,
             rpc_requests: Counter::new(
                 "sslvpn_rpc_requests_total",
                 "gRPC calls finished, by fully-qualified method and status code.",
@@ -628,5 +629,9 @@ mod tests {
         assert_eq!(types, 13);
         assert_eq!(helps, 13);
         assert!(out.contains("sslvpn_gateways{status=\"active\"} 0"));
+        assert!(out.contains(&format!(
+            "sslvpn_build_info{{version=\"{}\"}} 1\n",
+            env!("CARGO_PKG_VERSION")
+        )));
     }
 }

@@ -371,7 +371,16 @@ async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
         moved("sslvpn_credential_refresh_failures_total{provider=\"static_sts\"}"),
         0.0
     );
-    assert!(after.contains("sslvpn_build_info{version=\""));
+    assert_eq!(
+        sample(
+            &after,
+            &format!(
+                "sslvpn_build_info{{version=\"{}\"}}",
+                env!("CARGO_PKG_VERSION")
+            )
+        ),
+        Some(1.0)
+    );
 
     // --- the upstream saw trace A, from a client span.
     let traceparents = emulator.counters().traceparents;
