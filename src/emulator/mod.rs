@@ -196,7 +196,7 @@ impl Emulator {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", any(pipeline::handle).with_state(self.clone()))
-            .nest(admin::PREFIX, admin::router().with_state(self.clone()))
+            .merge(admin::router().with_state(self.clone()))
             .fallback(pipeline::not_found)
     }
 
