@@ -243,3 +243,28 @@ async fn cloud_rules_over_the_wire() {
     }
     assert_eq!(cloud.handle.counters().modifications_accepted, 0);
 }
+
+#[tokio::test]
+async fn absurd_timings_do_not_break_the_clock() {
+    let cloud = Cloud::fast().await;
+    let max = serde_json::json!({
+        "accept_lag_ms": u64::MAX, "apply_time_ms": u64::MAX,
+        "quiet_period_ms": u64::MAX, "idempotency_window_ms": u64::MAX,
+    });
+    assert_eq!(cloud.admin("PUT", "/timings", Some(max)).await.status, 200);
+    let a = cloud
+        .call(&modify(
+            "vss-hz1primary",
+            &[("Port", "1195"), ("ClientToken", "far")],
+        ))
+        .await;
+    assert_eq!(a.status, 200);
+    assert_eq!(cloud.gateway_status("vpn-hz1primary").await, "active");
+    assert_eq!(
+        cloud
+            .call(&modify("vss-hz1peer", &[("Name", "n")]))
+            .await
+            .status,
+        200
+    );
+}
