@@ -11,7 +11,9 @@ use std::{
 use sslvpn_gateway::emulator;
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 pub struct GatewayProcess {
     child: Child,
@@ -25,7 +27,10 @@ pub fn gateway_binary() -> Result<PathBuf, String> {
     if bin.exists() {
         Ok(bin)
     } else {
-        Err(format!("{} not found: build it first (cargo build --release)", bin.display()))
+        Err(format!(
+            "{} not found: build it first (cargo build --release)",
+            bin.display()
+        ))
     }
 }
 
@@ -51,7 +56,10 @@ impl GatewayProcess {
             .arg(endpoint)
             .args(extra)
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", emulator::DEMO_ACCESS_KEY_ID)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", emulator::DEMO_ACCESS_KEY_SECRET)
+            .env(
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+                emulator::DEMO_ACCESS_KEY_SECRET,
+            )
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -18,7 +18,8 @@ use serde_json::json;
 
 /// One request: resolves to `Err(message)` when it was not answered as the
 /// scenario expects.
-pub type Request = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
+pub type Request =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync>;
 
 /// What one run measured.
 pub struct Stats {
@@ -56,7 +57,11 @@ impl Stats {
 
     pub fn throughput(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
-        if secs > 0.0 { (self.ok + self.failed) as f64 / secs } else { 0.0 }
+        if secs > 0.0 {
+            (self.ok + self.failed) as f64 / secs
+        } else {
+            0.0
+        }
     }
 
     pub fn micros(&self, quantile: f64) -> u64 {

@@ -49,12 +49,16 @@ async fn main() -> ExitCode {
     } else {
         Size::full()
     };
-    let want = |s: Scenario| matches!(cli.scenario, Scenario::All | Scenario::Smoke) || cli.scenario == s;
+    let want =
+        |s: Scenario| matches!(cli.scenario, Scenario::All | Scenario::Smoke) || cli.scenario == s;
     let mut results = serde_json::Map::new();
     results.insert("machine".into(), machine());
     let mut run = |name: &str, result: Result<Value, String>| match result {
         Ok(v) => {
-            println!("== {name}\n{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            println!(
+                "== {name}\n{}",
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            );
             results.insert(name.to_owned(), v);
             true
         }
@@ -82,7 +86,10 @@ async fn main() -> ExitCode {
     }
     let results = Value::Object(results);
     if let Some(path) = &cli.json
-        && let Err(e) = std::fs::write(path, serde_json::to_vec_pretty(&results).unwrap_or_default())
+        && let Err(e) = std::fs::write(
+            path,
+            serde_json::to_vec_pretty(&results).unwrap_or_default(),
+        )
     {
         eprintln!("cannot write {}: {e}", path.display());
         ok = false;
@@ -92,7 +99,11 @@ async fn main() -> ExitCode {
         println!("smoke: {passed} passed, {failed} failed");
         ok &= failed == 0;
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// What smoke mode asserts: nothing about time.
@@ -132,13 +143,19 @@ fn smoke_checks(r: &Value) -> (usize, usize) {
             / (run["poll_interval_ms"].as_f64().unwrap_or(1.0) / 1000.0);
         check(
             "fanout: at most one status call per gateway per round",
-            run["status_calls_per_gateway_max"].as_f64().unwrap_or(f64::MAX) <= rounds + 1.0,
+            run["status_calls_per_gateway_max"]
+                .as_f64()
+                .unwrap_or(f64::MAX)
+                <= rounds + 1.0,
         );
     }
     if let [small, large] = runs.as_slice() {
         check(
             "fanout: status calls independent of the number of watchers",
-            small["status_calls_total"].as_u64().unwrap_or(0).abs_diff(large["status_calls_total"].as_u64().unwrap_or(0))
+            small["status_calls_total"]
+                .as_u64()
+                .unwrap_or(0)
+                .abs_diff(large["status_calls_total"].as_u64().unwrap_or(0))
                 <= small["gateways"].as_u64().unwrap_or(0) + 1,
         );
     }
@@ -150,7 +167,10 @@ fn smoke_checks(r: &Value) -> (usize, usize) {
     );
     check(
         "startup: reached SERVING",
-        r["startup"]["start_to_serving_p50_us"].as_u64().unwrap_or(0) > 0,
+        r["startup"]["start_to_serving_p50_us"]
+            .as_u64()
+            .unwrap_or(0)
+            > 0,
     );
     (passed, failed)
 }

@@ -12,14 +12,18 @@ use std::{
 
 use serde_json::{Value, json};
 use sslvpn_gateway::{
-    cloud::{self, CloudConfig, Credentials, ModifyRequest, RetryPolicy, StaticCredentials, VpcClient},
+    cloud::{
+        self, CloudConfig, Credentials, ModifyRequest, RetryPolicy, StaticCredentials, VpcClient,
+    },
     domain::{Changes, RegionId},
     emulator::{self, EmulatorConfig, EmulatorHandle, Fixtures, Timings},
     pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
     validate,
 };
 use tonic::{Code, transport::Channel};
-use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
 
 use crate::{
     gateway::{GatewayProcess, gateway_binary},
@@ -180,7 +184,11 @@ where
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 { (a / b * 1000.0).round() / 1000.0 } else { 0.0 }
+    if b > 0.0 {
+        (a / b * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    }
 }
 
 /// Invalid modifies (validation only) vs the health check, same server.
@@ -384,7 +392,12 @@ async fn fanout_one(size: &Size, streams: usize, gateways: usize) -> Result<Valu
     let emu = instant_emulator(gateways).await?;
     let interval = humantime::format_duration(size.poll_interval).to_string();
     let mut flags: Vec<&str> = UNLIMITED.to_vec();
-    flags.extend(["--poll-min-interval", &interval, "--poll-max-interval", &interval]);
+    flags.extend([
+        "--poll-min-interval",
+        &interval,
+        "--poll-max-interval",
+        &interval,
+    ]);
     let (gateway, _) = GatewayProcess::start(&emu.base_url(), &flags).await?;
     let rss_idle = gateway.rss_kib();
     let conns = channels(gateway.addr, (streams / 200).clamp(1, 64)).await?;
@@ -459,7 +472,9 @@ async fn fanout_one(size: &Size, streams: usize, gateways: usize) -> Result<Valu
     tokio::time::sleep(size.fanout_window).await;
     let counters = emu.counters();
     let rounds = size.fanout_window.as_secs_f64() / size.poll_interval.as_secs_f64();
-    let per_gateway: Vec<u64> = (0..gateways).map(|g| counters.gateway_polls(&gateway_id(g))).collect();
+    let per_gateway: Vec<u64> = (0..gateways)
+        .map(|g| counters.gateway_polls(&gateway_id(g)))
+        .collect();
     let max_polls = per_gateway.iter().copied().max().unwrap_or(0);
     let total_polls: u64 = per_gateway.iter().sum();
 
@@ -502,7 +517,9 @@ async fn fanout_one(size: &Size, streams: usize, gateways: usize) -> Result<Valu
     let mut delays = load::Stats::new();
     for (g, t) in &arrivals {
         if let Some(f) = first[*g] {
-            let micros = u64::try_from(t.duration_since(f).as_micros()).unwrap_or(u64::MAX).max(1);
+            let micros = u64::try_from(t.duration_since(f).as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1);
             let _ = delays.histogram.record(micros);
         }
     }
@@ -607,8 +624,10 @@ pub async fn signing(size: &Size) -> Result<Value, String> {
                             std::hint::black_box(signed.signature.len());
                         }
                         _ => {
-                            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"FakeSecret0123456789abcdefABCDEF")
-                                .map_err(|e| e.to_string())?;
+                            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(
+                                b"FakeSecret0123456789abcdefABCDEF",
+                            )
+                            .map_err(|e| e.to_string())?;
                             mac.update(&[b'x'; 82]);
                             std::hint::black_box(mac.finalize().into_bytes().len());
                         }
@@ -653,9 +672,11 @@ pub async fn startup(size: &Size) -> Result<Value, String> {
         if !status.success() {
             return Err("--version failed".into());
         }
-        let _ = baseline
-            .histogram
-            .record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1));
+        let _ = baseline.histogram.record(
+            u64::try_from(started.elapsed().as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1),
+        );
     }
     rss.sort_unstable();
     Ok(json!({
