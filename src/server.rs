@@ -173,27 +173,28 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
                     .set_not_serving::<SslVpnServiceServer<SslVpnGateway>>()
                     .await;
             });
-        let served = async {
-            tokio::pin!(serve);
-            tokio::select! {
-                result = &mut serve => return result.map_err(ServeError::from),
-                () = stop.cancelled() => {}
-            }
-            // tonic has no drain timeout of its own: bound it here.
-            match tokio::time::timeout(grace, serve).await {
-                Ok(result) => result.map_err(ServeError::from),
-                Err(_) => {
-                    tracing::warn!(?grace, "grace period over; closing remaining connections");
-                    Ok(())
-                }
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => return result.map_err(ServeError::from),
+            () = stop.cancelled() => {}
+        }
+        // tonic has no drain timeout of its own: bound it here.
+        match tokio::time::timeout(grace, serve).await {
+            Ok(result) => result.map_err(ServeError::from),
+            Err(_) => {
+                tracing::warn!(?grace, "grace period over; closing remaining connections");
+                Ok(())
             }
         }
-        .await;
+    });
+    // The admin listener stops once the gRPC server has stopped.
+    let task = tokio::spawn(async move {
+        let served = task.await;
         admin_stop.cancel();
         if let Some(admin) = admin {
             let _ = admin.task.await;
         }
-        served
+        served?
     });
     admin_guard.disarm();
     readiness.set_serving();
