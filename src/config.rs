@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 
 use crate::{
     cloud::{CloudConfig, Credentials, RetryPolicy, SignatureVersion},
+    security::{SecurityArgs, SecurityConfig},
     service::WatchLimits,
     watch::PollConfig,
 };
@@ -96,6 +97,10 @@ pub struct ServeArgs {
     /// Longest watch timeout a caller may ask for.
     #[arg(long, env = "SSLVPN_WATCH_MAX_TIMEOUT", default_value = "1h", value_parser = humantime::parse_duration)]
     pub watch_max_timeout: Duration,
+
+    /// TLS, authentication, policy and limits (see `security`).
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 /// `--signature-version` values.
@@ -146,6 +151,7 @@ pub struct ServeConfig {
     pub credentials: CredentialSource,
     pub poll: PollConfig,
     pub watch: WatchLimits,
+    pub security: SecurityConfig,
 }
 
 impl Default for ServeConfig {
@@ -161,6 +167,7 @@ impl Default for ServeConfig {
             credentials: CredentialSource::Chain,
             poll: PollConfig::default(),
             watch: WatchLimits::default(),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -199,6 +206,7 @@ impl From<ServeArgs> for ServeConfig {
                 default_timeout: a.watch_default_timeout.min(a.watch_max_timeout),
                 max_timeout: a.watch_max_timeout,
             },
+            security: a.security.into(),
         }
     }
 }

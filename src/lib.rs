@@ -6,14 +6,19 @@
 //! `domain` → `cloud`. The `emulator` plays the cloud over real HTTP for
 //! demos and tests and never calls into the service.
 
+pub mod auth;
 pub mod cloud;
 pub mod config;
 pub mod domain;
 pub mod emulator;
 pub mod error;
+pub mod limits;
 pub mod operation;
 pub mod pb;
+pub mod policy;
+pub mod security;
 pub mod server;
 pub mod service;
+pub mod tls;
 pub mod validate;
 pub mod watch;
