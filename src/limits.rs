@@ -189,12 +189,16 @@ impl Limits {
             None
         };
         // If this fails, `caller_slot` is dropped and gives its slot back.
-        let global = self.global_streams.clone().try_acquire_owned().map_err(|_| {
-            exhausted(
-                "QuotaExceeded.Streams",
-                "the gateway has too many open watch streams; retry later",
-            )
-        })?;
+        let global = self
+            .global_streams
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                exhausted(
+                    "QuotaExceeded.Streams",
+                    "the gateway has too many open watch streams; retry later",
+                )
+            })?;
         Ok(StreamPermit {
             _global: global,
             _caller: caller_slot,
@@ -213,10 +217,7 @@ impl Limits {
 
     /// Open streams of a caller (tests, diagnostics).
     pub fn streams_of(&self, caller: &Identity) -> usize {
-        lock(&self.streams)
-            .get(caller.name())
-            .copied()
-            .unwrap_or(0)
+        lock(&self.streams).get(caller.name()).copied().unwrap_or(0)
     }
 }
 

@@ -341,11 +341,26 @@ mod tests {
     #[test]
     fn refuses_files_that_could_mean_something_else() {
         for (doc, why) in [
-            (r#"{"rules":[{"identities":["a"],"rpcs":["*"],"gateway":["x"]}]}"#, "unknown field"),
-            (r#"{"rules":[{"identities":["a"],"rpcs":["Modify"]}]}"#, "is not one of"),
-            (r#"{"rules":[{"identities":[],"rpcs":["*"]}]}"#, "identities is empty"),
-            (r#"{"rules":[{"identities":["a"],"rpcs":[]}]}"#, "rpcs is empty"),
-            (r#"{"rules":[{"identities":["a"],"rpcs":["*"],"servers":[""]}]}"#, "empty pattern"),
+            (
+                r#"{"rules":[{"identities":["a"],"rpcs":["*"],"gateway":["x"]}]}"#,
+                "unknown field",
+            ),
+            (
+                r#"{"rules":[{"identities":["a"],"rpcs":["Modify"]}]}"#,
+                "is not one of",
+            ),
+            (
+                r#"{"rules":[{"identities":[],"rpcs":["*"]}]}"#,
+                "identities is empty",
+            ),
+            (
+                r#"{"rules":[{"identities":["a"],"rpcs":[]}]}"#,
+                "rpcs is empty",
+            ),
+            (
+                r#"{"rules":[{"identities":["a"],"rpcs":["*"],"servers":[""]}]}"#,
+                "empty pattern",
+            ),
             (r#"{"rules":[{"rpcs":["*"]}]}"#, "missing field"),
             (r#"{"rule":[]}"#, "unknown field"),
         ] {

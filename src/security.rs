@@ -87,7 +87,11 @@ pub struct SecurityArgs {
     pub max_pollers: usize,
 
     /// HTTP/2 concurrent streams (calls) per connection.
-    #[arg(long, env = "SSLVPN_HTTP2_MAX_CONCURRENT_STREAMS", default_value_t = 256)]
+    #[arg(
+        long,
+        env = "SSLVPN_HTTP2_MAX_CONCURRENT_STREAMS",
+        default_value_t = 256
+    )]
     pub http2_max_concurrent_streams: u32,
 
     /// Largest HTTP/2 header list (all metadata of a call), in bytes.
@@ -156,7 +160,10 @@ pub enum SecurityError {
          (--tls-cert, --tls-key) and authentication (--auth-tokens or --tls-client-ca); \
          pass --insecure to run without them anyway"
     )]
-    Exposed { addr: SocketAddr, missing: &'static str },
+    Exposed {
+        addr: SocketAddr,
+        missing: &'static str,
+    },
     #[error("a policy needs authentication: give --auth-tokens or --tls-client-ca")]
     PolicyWithoutAuthentication,
     #[error("{0}")]
@@ -473,7 +480,10 @@ mod tests {
     #[test]
     fn exposed_listeners_need_tls_and_authentication() {
         let cases = [
-            (SecurityConfig::default(), "in plaintext and without authentication"),
+            (
+                SecurityConfig::default(),
+                "in plaintext and without authentication",
+            ),
             (
                 SecurityConfig {
                     tls: tls(),

@@ -221,7 +221,11 @@ pub type TlsIncoming = ReceiverStream<Result<TlsStream<TcpStream>, std::io::Erro
 /// Accepts on `listener` and completes TLS handshakes concurrently (a slow
 /// client never delays the others), until `stop` or until tonic stops
 /// taking connections.
-pub fn incoming(listener: TcpListener, tls: Arc<TlsReloader>, stop: CancellationToken) -> TlsIncoming {
+pub fn incoming(
+    listener: TcpListener,
+    tls: Arc<TlsReloader>,
+    stop: CancellationToken,
+) -> TlsIncoming {
     let (tx, rx) = mpsc::channel(64);
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     tokio::spawn(async move {

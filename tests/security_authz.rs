@@ -49,7 +49,12 @@ enum Rpc {
 
 /// Calls `rpc` on `server` with `token`; the code it ends with (a watch
 /// counts as OK once its first message arrives).
-async fn call(client: &mut secure::Client, rpc: Rpc, server: &str, token: Option<&str>) -> tonic::Status {
+async fn call(
+    client: &mut secure::Client,
+    rpc: Rpc,
+    server: &str,
+    token: Option<&str>,
+) -> tonic::Status {
     let result = match rpc {
         Rpc::Modify => client
             .modify_ssl_vpn_server(with_token(
@@ -129,7 +134,13 @@ async fn credentials_rpcs_and_resources_matrix() {
                         status.message(),
                         status.get_error_details().error_info()
                     );
-                    for hidden in ["vpn-hz1peer", "vpn-hz1primary", "cn-shanghai", "alice", "bob"] {
+                    for hidden in [
+                        "vpn-hz1peer",
+                        "vpn-hz1primary",
+                        "cn-shanghai",
+                        "alice",
+                        "bob",
+                    ] {
                         assert!(!shown.contains(hidden), "{hidden} in {shown}");
                     }
                 }
@@ -143,10 +154,7 @@ async fn credentials_rpcs_and_resources_matrix() {
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     // Only alice's one allowed modify reached the cloud.
-    assert_eq!(
-        emulator.counters().total("ModifySslVpnServer"),
-        1
-    );
+    assert_eq!(emulator.counters().total("ModifySslVpnServer"), 1);
     server.shutdown().await.unwrap();
 }
 
@@ -180,7 +188,12 @@ async fn without_a_policy_every_authenticated_caller_may_do_everything() {
     let (server, mut client) = start_gateway(config).await;
     for rpc in [Rpc::Modify, Rpc::Status, Rpc::Watch] {
         for server_id in [ALLOWED, FORBIDDEN] {
-            assert_eq!(call(&mut client, rpc, server_id, Some(BOB_TOKEN)).await.code(), Code::Ok);
+            assert_eq!(
+                call(&mut client, rpc, server_id, Some(BOB_TOKEN))
+                    .await
+                    .code(),
+                Code::Ok
+            );
             assert_eq!(
                 call(&mut client, rpc, server_id, None).await.code(),
                 Code::Unauthenticated
@@ -211,15 +224,25 @@ async fn a_policy_edit_applies_on_reload_and_a_broken_one_changes_nothing() {
     };
     let (server, mut client) = start_gateway(config).await;
     assert_eq!(
-        call(&mut client, Rpc::Status, FORBIDDEN, Some(ALICE_TOKEN)).await.code(),
+        call(&mut client, Rpc::Status, FORBIDDEN, Some(ALICE_TOKEN))
+            .await
+            .code(),
         Code::PermissionDenied
     );
     // A typo: refused, and the policy in force stays.
-    files.write("policy.json", r#"{"rules":[{"identities":["alice"],"rpcs":["*"],"gateway":["*"]}]}"#);
+    files.write(
+        "policy.json",
+        r#"{"rules":[{"identities":["alice"],"rpcs":["*"],"gateway":["*"]}]}"#,
+    );
     let err = server.reload_security().unwrap_err().to_string();
-    assert!(err.contains("policy.json") && err.contains("unknown field"), "{err}");
+    assert!(
+        err.contains("policy.json") && err.contains("unknown field"),
+        "{err}"
+    );
     assert_eq!(
-        call(&mut client, Rpc::Status, FORBIDDEN, Some(ALICE_TOKEN)).await.code(),
+        call(&mut client, Rpc::Status, FORBIDDEN, Some(ALICE_TOKEN))
+            .await
+            .code(),
         Code::PermissionDenied
     );
     files.write(
@@ -228,18 +251,24 @@ async fn a_policy_edit_applies_on_reload_and_a_broken_one_changes_nothing() {
     );
     server.reload_security().unwrap();
     assert_eq!(
-        call(&mut client, Rpc::Status, FORBIDDEN, Some(ALICE_TOKEN)).await.code(),
+        call(&mut client, Rpc::Status, FORBIDDEN, Some(ALICE_TOKEN))
+            .await
+            .code(),
         Code::Ok
     );
     assert_eq!(
-        call(&mut client, Rpc::Modify, ALLOWED, Some(ALICE_TOKEN)).await.code(),
+        call(&mut client, Rpc::Modify, ALLOWED, Some(ALICE_TOKEN))
+            .await
+            .code(),
         Code::PermissionDenied
     );
     // Tokens reload too: bob's token is revoked.
     files.write("tokens", &token_line("alice", ALICE_TOKEN));
     server.reload_security().unwrap();
     assert_eq!(
-        call(&mut client, Rpc::Status, ALLOWED, Some(BOB_TOKEN)).await.code(),
+        call(&mut client, Rpc::Status, ALLOWED, Some(BOB_TOKEN))
+            .await
+            .code(),
         Code::Unauthenticated
     );
     server.shutdown().await.unwrap();

@@ -99,18 +99,30 @@ async fn request_rate_per_caller_trips_and_recovers() {
     };
     let (server, mut client) = start_gateway(config).await;
     for _ in 0..3 {
-        assert_eq!(cheap_call(&mut client, ALICE).await.code(), Code::InvalidArgument);
+        assert_eq!(
+            cheap_call(&mut client, ALICE).await.code(),
+            Code::InvalidArgument
+        );
     }
     let refused = cheap_call(&mut client, ALICE).await;
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
     assert_eq!(reason(&refused), "Throttling.User");
     let wait = retry_delay(&refused);
-    assert!(wait > Duration::ZERO && wait <= Duration::from_millis(1001), "{wait:?}");
+    assert!(
+        wait > Duration::ZERO && wait <= Duration::from_millis(1001),
+        "{wait:?}"
+    );
     // Another caller is not affected.
-    assert_eq!(cheap_call(&mut client, BOB).await.code(), Code::InvalidArgument);
+    assert_eq!(
+        cheap_call(&mut client, BOB).await.code(),
+        Code::InvalidArgument
+    );
     // Waiting as told is enough.
     tokio::time::sleep(wait).await;
-    assert_eq!(cheap_call(&mut client, ALICE).await.code(), Code::InvalidArgument);
+    assert_eq!(
+        cheap_call(&mut client, ALICE).await.code(),
+        Code::InvalidArgument
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -144,7 +156,10 @@ async fn streams_per_caller_trip_and_recover() {
         match follow(&mut client, ALICE, SERVER).await {
             Ok(_) => break,
             Err(status) if status.code() == Code::ResourceExhausted => {
-                assert!(tokio::time::Instant::now() < deadline, "the slot never came back");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the slot never came back"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(status) => panic!("{status:?}"),
@@ -221,7 +236,10 @@ async fn http2_limits_bound_headers_and_streams_per_connection() {
     let mut third = fresh.clone();
     let waiting = tokio::spawn(async move { cheap_call(&mut third, BOB).await.code() });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!waiting.is_finished(), "a third stream was opened on the connection");
+    assert!(
+        !waiting.is_finished(),
+        "a third stream was opened on the connection"
+    );
     drop(first);
     let code = tokio::time::timeout(Duration::from_secs(5), waiting)
         .await

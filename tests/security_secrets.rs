@@ -20,7 +20,7 @@ use secure::{Ca, Files, tls_channel, token_line, with_token, write_tls};
 use sslvpn_gateway::{
     cloud::{CloudConfig, Credentials, RetryPolicy, SignatureVersion},
     config::{CredentialSource, ServeConfig},
-    emulator::{EmulatorConfig, fixtures::AccessKey, Fixtures},
+    emulator::{EmulatorConfig, Fixtures, fixtures::AccessKey},
     limits::LimitsConfig,
     pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
     security::{Security, SecurityConfig},
@@ -59,7 +59,11 @@ fn percent(s: &str) -> String {
     sslvpn_gateway::cloud::sign::percent_encode(s)
 }
 
-fn gateway_config(endpoint: String, credentials: Credentials, version: SignatureVersion) -> ServeConfig {
+fn gateway_config(
+    endpoint: String,
+    credentials: Credentials,
+    version: SignatureVersion,
+) -> ServeConfig {
     ServeConfig {
         cloud: CloudConfig {
             endpoint: Some(endpoint),
@@ -165,7 +169,10 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
         .into_inner();
     let operation = reply.operation.unwrap().id;
     let stream = client
-        .watch_ssl_vpn_server(with_token(harness::watch(SERVER, &operation), Some(ALICE_TOKEN)))
+        .watch_ssl_vpn_server(with_token(
+            harness::watch(SERVER, &operation),
+            Some(ALICE_TOKEN),
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -176,7 +183,9 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
     );
     // The client certificate's identity.
     let mut by_cert = SslVpnServiceClient::new(
-        tls_channel(addr, &ca.cert_pem, Some(&client_pair)).await.unwrap(),
+        tls_channel(addr, &ca.cert_pem, Some(&client_pair))
+            .await
+            .unwrap(),
     );
     by_cert
         .get_ssl_vpn_server_status(pb::GetSslVpnServerStatusRequest {
@@ -209,7 +218,12 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
         "authorization",
         format!("Token {ALICE_TOKEN}").parse().unwrap(),
     );
-    statuses.push(client.get_ssl_vpn_server_status(malformed).await.unwrap_err());
+    statuses.push(
+        client
+            .get_ssl_vpn_server_status(malformed)
+            .await
+            .unwrap_err(),
+    );
     let mut limited = false;
     for _ in 0..20 {
         let status = client
@@ -226,12 +240,18 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
 
     // The cloud refuses the gateway's own credentials; the legacy
     // signature's error echoes a string-to-sign that holds the STS token.
-    for (version, secret) in [(SignatureVersion::V1, WRONG_SECRET), (SignatureVersion::V3, WRONG_SECRET)] {
+    for (version, secret) in [
+        (SignatureVersion::V1, WRONG_SECRET),
+        (SignatureVersion::V3, WRONG_SECRET),
+    ] {
         let wrong = Credentials::new(KEY_ID, secret).with_security_token(STS_TOKEN);
         let config = gateway_config(emulator.base_url(), wrong, version);
         debug_outputs.push(format!("{config:?}"));
         let (broken, mut plain) = harness::start_gateway(config).await;
-        let status = plain.get_ssl_vpn_server_status(status_of(SERVER)).await.unwrap_err();
+        let status = plain
+            .get_ssl_vpn_server_status(status_of(SERVER))
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
         statuses.push(status);
         broken.shutdown().await.unwrap();
@@ -240,11 +260,19 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
     // Debug and Display of the security types and of their errors.
     let loaded = Security::load(&security).unwrap();
     debug_outputs.push(format!("{loaded:?}"));
-    debug_outputs.push(format!("{:?}", sslvpn_gateway::auth::TokenStore::parse(&token_line("alice", ALICE_TOKEN))));
+    debug_outputs.push(format!(
+        "{:?}",
+        sslvpn_gateway::auth::TokenStore::parse(&token_line("alice", ALICE_TOKEN))
+    ));
     let pasted = files.write("pasted-tokens", &format!("alice {PASTED_TOKEN}\n"));
     let err = sslvpn_gateway::auth::TokenStore::load(&pasted).unwrap_err();
     debug_outputs.push(format!("{err} {err:?}"));
-    let key_lines: Vec<&str> = server_pair.key_pem.lines().chain(client_pair.key_pem.lines()).filter(|l| !l.starts_with("-----")).collect();
+    let key_lines: Vec<&str> = server_pair
+        .key_pem
+        .lines()
+        .chain(client_pair.key_pem.lines())
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
     assert!(!key_lines.is_empty());
     // A key file damaged in the middle: the error must not quote it.
     let mut damaged: Vec<String> = server_pair.key_pem.lines().map(str::to_owned).collect();
@@ -284,9 +312,16 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
         ("a wrong secret".into(), WRONG_SECRET.into()),
         ("the STS token".into(), STS_TOKEN.into()),
         ("the STS token, encoded".into(), percent(STS_TOKEN)),
-        ("the STS token, encoded twice".into(), percent(&percent(STS_TOKEN))),
+        (
+            "the STS token, encoded twice".into(),
+            percent(&percent(STS_TOKEN)),
+        ),
     ];
-    secrets.extend(key_lines.iter().map(|l| ("a private key line".to_owned(), (*l).to_owned())));
+    secrets.extend(
+        key_lines
+            .iter()
+            .map(|l| ("a private key line".to_owned(), (*l).to_owned())),
+    );
     let mut hits = Vec::new();
     for (what, secret) in &secrets {
         for (place, text) in &haystacks {
@@ -309,6 +344,9 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
         "SignatureDoesNotMatch",
         "Forbidden.Policy",
     ] {
-        assert!(logs.contains(expected) || errors.join("\n").contains(expected), "{expected} not captured");
+        assert!(
+            logs.contains(expected) || errors.join("\n").contains(expected),
+            "{expected} not captured"
+        );
     }
 }

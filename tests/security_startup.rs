@@ -29,16 +29,11 @@ fn base() -> ServeConfig {
     }
 }
 
-async fn start_on_any_address(security: SecurityConfig) -> Result<server::ServerHandle, ServeError> {
+async fn start_on_any_address(
+    security: SecurityConfig,
+) -> Result<server::ServerHandle, ServeError> {
     let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
-    server::start(
-        ServeConfig {
-            security,
-            ..base()
-        },
-        listener,
-    )
-    .await
+    server::start(ServeConfig { security, ..base() }, listener).await
 }
 
 #[tokio::test]
@@ -46,10 +41,16 @@ async fn an_exposed_listener_needs_tls_and_authentication() {
     let files = Files::new();
     let ca = Ca::new("startup CA");
     let tls = write_tls(&files, &ca.server(), None);
-    let tokens = files.write("tokens", &token_line("alice", "alice-token-0123456789abcdef"));
+    let tokens = files.write(
+        "tokens",
+        &token_line("alice", "alice-token-0123456789abcdef"),
+    );
 
     let cases = [
-        (SecurityConfig::default(), "in plaintext and without authentication"),
+        (
+            SecurityConfig::default(),
+            "in plaintext and without authentication",
+        ),
         (
             SecurityConfig {
                 tls: Some(tls.clone()),
@@ -75,7 +76,10 @@ async fn an_exposed_listener_needs_tls_and_authentication() {
             "{err:?}"
         );
         let text = err.to_string();
-        assert!(text.contains(missing) && text.contains("--insecure"), "{text}");
+        assert!(
+            text.contains(missing) && text.contains("--insecure"),
+            "{text}"
+        );
         // The same, said out loud, starts.
         let handle = start_on_any_address(SecurityConfig {
             insecure: true,
@@ -104,7 +108,9 @@ async fn run_refuses_before_binding() {
         listen: "192.0.2.1:50051".parse().unwrap(),
         ..base()
     };
-    let err = server::run(config, std::future::pending()).await.unwrap_err();
+    let err = server::run(config, std::future::pending())
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, ServeError::Security(SecurityError::Exposed { .. })),
         "{err:?}"
@@ -175,7 +181,13 @@ fn the_binary_says_why_and_exits() {
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sslvpn-gateway"));
         child
-            .args(["serve", "--listen", "0.0.0.0:50051", "--endpoint", "http://127.0.0.1:9"])
+            .args([
+                "serve",
+                "--listen",
+                "0.0.0.0:50051",
+                "--endpoint",
+                "http://127.0.0.1:9",
+            ])
             .args(&args)
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "test-key-id")
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-key-secret")

@@ -20,12 +20,15 @@ use tokio::net::TcpListener;
 use tonic::{Code, transport::Channel};
 
 const DEPLOYER: &str = "spiffe://test.example/ns/netops/sa/deployer";
-const POLICY: &str = r#"{"rules":[{"identities":["spiffe://test.example/ns/netops/*"],"rpcs":["*"]}]}"#;
+const POLICY: &str =
+    r#"{"rules":[{"identities":["spiffe://test.example/ns/netops/*"],"rpcs":["*"]}]}"#;
 const TOKEN: &str = "tls-token-5f4e3d2c1b0a99887766554433221100";
 
 async fn start(config: ServeConfig) -> ServerHandle {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    server::start(config, listener).await.expect("gateway starts")
+    server::start(config, listener)
+        .await
+        .expect("gateway starts")
 }
 
 fn status_request() -> pb::GetSslVpnServerStatusRequest {
@@ -37,7 +40,12 @@ fn status_request() -> pb::GetSslVpnServerStatusRequest {
 
 /// Connects with `client` (if any) and asks for the status: the code the
 /// caller ends up with, whether the handshake or the call refused it.
-async fn status_code(addr: std::net::SocketAddr, ca: &Ca, client: Option<&Pair>, token: Option<&str>) -> Code {
+async fn status_code(
+    addr: std::net::SocketAddr,
+    ca: &Ca,
+    client: Option<&Pair>,
+    token: Option<&str>,
+) -> Code {
     let channel = match tls_channel(addr, &ca.cert_pem, client).await {
         Ok(channel) => channel,
         Err(_) => return Code::Unavailable,
@@ -70,15 +78,24 @@ async fn mtls_lets_in_only_certificates_of_the_client_ca() {
 
     // No certificate: the handshake fails (CertificateRequired).
     let code = status_code(addr, &ca, None, None).await;
-    assert!(matches!(code, Code::Unavailable | Code::Unknown), "{code:?}");
+    assert!(
+        matches!(code, Code::Unavailable | Code::Unknown),
+        "{code:?}"
+    );
     // A certificate from another CA: refused the same way, and a bearer
     // token does not help (none are configured).
     let stranger = other_ca.client(Some(DEPLOYER), None);
     let code = status_code(addr, &ca, Some(&stranger), Some(TOKEN)).await;
-    assert!(matches!(code, Code::Unavailable | Code::Unknown), "{code:?}");
+    assert!(
+        matches!(code, Code::Unavailable | Code::Unknown),
+        "{code:?}"
+    );
     // A valid certificate whose SAN URI the policy grants.
     let deployer = ca.client(Some(DEPLOYER), Some("ignored.test.example"));
-    assert_eq!(status_code(addr, &ca, Some(&deployer), None).await, Code::Ok);
+    assert_eq!(
+        status_code(addr, &ca, Some(&deployer), None).await,
+        Code::Ok
+    );
     // Valid, but naming (by DNS SAN) someone the policy does not grant.
     let dashboard = ca.client(None, Some("dashboard.test.example"));
     assert_eq!(
@@ -105,7 +122,9 @@ async fn mtls_lets_in_only_certificates_of_the_client_ca() {
         assert!(result.is_err());
     }
     // Health is served over TLS too, to a client with a certificate.
-    let channel = tls_channel(addr, &ca.cert_pem, Some(&deployer)).await.unwrap();
+    let channel = tls_channel(addr, &ca.cert_pem, Some(&deployer))
+        .await
+        .unwrap();
     let health = tonic_health::pb::health_client::HealthClient::new(channel)
         .check(tonic_health::pb::HealthCheckRequest::default())
         .await
@@ -124,7 +143,10 @@ async fn with_tokens_too_a_client_certificate_becomes_optional() {
     let config = ServeConfig {
         security: SecurityConfig {
             tls: Some(tls),
-            tokens_file: Some(files.write("tokens", &token_line("spiffe://test.example/ns/netops/sa/ci", TOKEN))),
+            tokens_file: Some(files.write(
+                "tokens",
+                &token_line("spiffe://test.example/ns/netops/sa/ci", TOKEN),
+            )),
             policy_file: Some(files.write("policy.json", POLICY)),
             ..SecurityConfig::default()
         },
@@ -134,8 +156,14 @@ async fn with_tokens_too_a_client_certificate_becomes_optional() {
     let addr = server.local_addr();
     let deployer = ca.client(Some(DEPLOYER), None);
     assert_eq!(status_code(addr, &ca, None, Some(TOKEN)).await, Code::Ok);
-    assert_eq!(status_code(addr, &ca, Some(&deployer), None).await, Code::Ok);
-    assert_eq!(status_code(addr, &ca, None, None).await, Code::Unauthenticated);
+    assert_eq!(
+        status_code(addr, &ca, Some(&deployer), None).await,
+        Code::Ok
+    );
+    assert_eq!(
+        status_code(addr, &ca, None, None).await,
+        Code::Unauthenticated
+    );
     // A wrong token is refused even beside a valid certificate.
     assert_eq!(
         status_code(addr, &ca, Some(&deployer), Some("not-the-token")).await,
@@ -190,8 +218,14 @@ async fn certificates_reload_without_dropping_connections() {
     server.reload_security().unwrap();
 
     // New connections get the new certificate...
-    assert_eq!(status_code(addr, &new_ca, None, Some(TOKEN)).await, Code::Ok);
-    assert_eq!(status_code(addr, &old_ca, None, Some(TOKEN)).await, Code::Unavailable);
+    assert_eq!(
+        status_code(addr, &new_ca, None, Some(TOKEN)).await,
+        Code::Ok
+    );
+    assert_eq!(
+        status_code(addr, &old_ca, None, Some(TOKEN)).await,
+        Code::Unavailable
+    );
     // ...while the old connection still carries calls, and its stream
     // still delivers: a change made through it shows up on it.
     client
@@ -206,8 +240,16 @@ async fn certificates_reload_without_dropping_connections() {
         .unwrap();
     let renamed = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            let message = stream.message().await.unwrap().expect("the stream stays open");
-            if message.ssl_vpn_server.as_ref().is_some_and(|s| s.name == "after-reload") {
+            let message = stream
+                .message()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            if message
+                .ssl_vpn_server
+                .as_ref()
+                .is_some_and(|s| s.name == "after-reload")
+            {
                 return message;
             }
         }
@@ -223,7 +265,10 @@ async fn certificates_reload_without_dropping_connections() {
     let err = server.reload_security().unwrap_err().to_string();
     assert!(err.contains("server.key"), "{err}");
     assert!(!err.contains("Tm90QUtleQ"), "{err}");
-    assert_eq!(status_code(addr, &new_ca, None, Some(TOKEN)).await, Code::Ok);
+    assert_eq!(
+        status_code(addr, &new_ca, None, Some(TOKEN)).await,
+        Code::Ok
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -245,7 +290,12 @@ async fn sighup_reloads_the_running_gateway() {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_sslvpn-gateway"))
         .arg("serve")
-        .args(["--listen", &addr.to_string(), "--endpoint", "http://127.0.0.1:9"])
+        .args([
+            "--listen",
+            &addr.to_string(),
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ])
         .arg("--tls-cert")
         .arg(&tls.cert)
         .arg("--tls-key")
@@ -283,20 +333,28 @@ async fn sighup_reloads_the_running_gateway() {
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while !health(&old_ca).await {
-        assert!(tokio::time::Instant::now() < deadline, "the gateway did not start");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the gateway did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let renewed = new_ca.server();
     files.write("server.pem", &renewed.cert_pem);
     files.write("server.key", &renewed.key_pem);
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success());
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !health(&new_ca).await {
-        assert!(tokio::time::Instant::now() < deadline, "SIGHUP did not reload");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "SIGHUP did not reload"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!health(&old_ca).await);

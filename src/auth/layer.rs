@@ -79,11 +79,15 @@ where
                         .and_then(TcpConnectInfo::remote_addr)
                 });
             let certs = tls.as_ref().and_then(TlsConnectInfo::peer_certs);
-            let identity =
-                match security.authenticate(rpc, req.headers(), certs.as_deref().map(Vec::as_slice), peer) {
-                    Ok(identity) => identity,
-                    Err(err) => return Ok(tonic::Status::from(err).into_http()),
-                };
+            let identity = match security.authenticate(
+                rpc,
+                req.headers(),
+                certs.as_deref().map(Vec::as_slice),
+                peer,
+            ) {
+                Ok(identity) => identity,
+                Err(err) => return Ok(tonic::Status::from(err).into_http()),
+            };
             tracing::Span::current().record("enduser.id", identity.name());
             if let Err(err) = security.limits().admit_call(&identity) {
                 tracing::info!(

@@ -90,7 +90,8 @@ impl TokenStore {
                 continue;
             }
             let mut fields = line.split_whitespace();
-            let (Some(identity), Some(digest), None) = (fields.next(), fields.next(), fields.next())
+            let (Some(identity), Some(digest), None) =
+                (fields.next(), fields.next(), fields.next())
             else {
                 return Err((n, "expected `identity sha256:<64 hex digits>`"));
             };
@@ -129,7 +130,11 @@ impl TokenStore {
             found |= hit;
         }
         bool::from(found)
-            .then(|| self.entries.get(index as usize).map(|(name, _)| name.clone()))
+            .then(|| {
+                self.entries
+                    .get(index as usize)
+                    .map(|(name, _)| name.clone())
+            })
             .flatten()
     }
 

@@ -119,8 +119,7 @@ impl SslVpnService for SslVpnGateway {
             modification.region_id.clone(),
             modification.ssl_vpn_server_id.clone(),
         );
-        self.security
-            .authorize(&caller, rpc, &region, &server_id)?;
+        self.security.authorize(&caller, rpc, &region, &server_id)?;
         let reply = self
             .modifier
             .modify_checked(modification, deadline, |server| {
@@ -146,8 +145,7 @@ impl SslVpnService for SslVpnGateway {
         let rpc = Rpc::GetSslVpnServerStatus;
         let (region, server_id) =
             validate::server_ref(&req.region_id, &req.ssl_vpn_server_id).map_err(Error::from)?;
-        self.security
-            .authorize(&caller, rpc, &region, &server_id)?;
+        self.security.authorize(&caller, rpc, &region, &server_id)?;
         let server = read_server(&self.cloud, &region, &server_id, deadline).await?;
         self.security.authorize_gateway(
             &caller,
@@ -184,8 +182,7 @@ impl SslVpnService for SslVpnGateway {
         let rpc = Rpc::WatchSslVpnServer;
         let (region, server_id) =
             validate::server_ref(&req.region_id, &req.ssl_vpn_server_id).map_err(Error::from)?;
-        self.security
-            .authorize(&caller, rpc, &region, &server_id)?;
+        self.security.authorize(&caller, rpc, &region, &server_id)?;
         let operation = match req.operation_id.as_str() {
             "" => None,
             id => Some(Operation::decode(id).map_err(|v| Error::from(Violations::from(v)))?),

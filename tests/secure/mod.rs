@@ -102,7 +102,9 @@ impl Ca {
     /// A client certificate naming `uri` (a SAN URI) and/or `dns`.
     pub fn client(&self, uri: Option<&str>, dns: Option<&str>) -> Pair {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, "ignored-common-name");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "ignored-common-name");
         if let Some(uri) = uri {
             params
                 .subject_alt_names
@@ -160,7 +162,11 @@ pub fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
 }
 
 /// Files for TLS: server certificate and key, and optionally the client CA.
-pub fn write_tls(files: &Files, server: &Pair, client_ca: Option<&Ca>) -> sslvpn_gateway::tls::TlsFiles {
+pub fn write_tls(
+    files: &Files,
+    server: &Pair,
+    client_ca: Option<&Ca>,
+) -> sslvpn_gateway::tls::TlsFiles {
     sslvpn_gateway::tls::TlsFiles {
         cert: files.write("server.pem", &server.cert_pem),
         key: files.write("server.key", &server.key_pem),
