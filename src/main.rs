@@ -25,6 +25,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start-up: the size of the serve flags does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the gRPC gateway.
     Serve(ServeArgs),
@@ -62,6 +64,8 @@ async fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     let with_emulator = args.emulator;
     let mut config = ServeConfig::from(args);
+    // Refuse an exposed plaintext or anonymous listener before anything starts.
+    config.security.check(config.listen)?;
     // Kept alive for as long as the gateway serves.
     let _emulator = if with_emulator {
         let handle = emulator::spawn(EmulatorConfig::default()).await?;
