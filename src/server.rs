@@ -9,7 +9,7 @@
 use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc};
 
 use tokio::{net::TcpListener, task::JoinHandle};
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
@@ -199,9 +199,16 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
         };
         type Serving = Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
         let mut serve: Serving = match tls {
-            None => Box::pin(
-                router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal),
-            ),
+            None => Box::pin(router.serve_with_incoming_shutdown(
+                // serve_with_incoming ignores tonic's own nodelay setting:
+                // without it, Nagle holds small responses back.
+                TcpListenerStream::new(listener).map(|conn| {
+                    conn.inspect(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    })
+                }),
+                signal,
+            )),
             Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
                 crate::tls::incoming(listener, tls, stop.clone()),
                 signal,
