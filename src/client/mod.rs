@@ -350,6 +350,9 @@ pub async fn run(args: ClientArgs) -> ExitCode {
         outcome = execute(&args, &mut progress) => outcome,
         () = interrupted() => Outcome::Interrupted,
     };
+    if outcome == Outcome::Interrupted {
+        progress.note("interrupted; a change already accepted goes on in the cloud");
+    }
     progress.clear();
     let _ = std::io::stdout().flush();
     ExitCode::from(outcome.exit_code())
@@ -427,7 +430,17 @@ async fn modify(connector: &Connector, args: &ModifyArgs, progress: &mut Progres
         .await;
     let reply = match reply {
         Ok(reply) => reply,
-        Err(failure) => return progress.failure(&failure),
+        Err(failure) => {
+            let outcome = progress.failure(&failure);
+            if matches!(outcome, Outcome::Unavailable | Outcome::TimedOut) {
+                // The change may have been accepted: say how to retry safely.
+                progress.note(&format!(
+                    "the change may or may not have been accepted; retrying with --client-token {} applies it at most once",
+                    request.client_token
+                ));
+            }
+            return outcome;
+        }
     };
     progress.modified(&reply, &args.target, args.watch);
     let operation = reply.operation.clone().unwrap_or_default();
