@@ -13,11 +13,17 @@ step() { printf '\n==> %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --all --check
 
-step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+step "cargo clippy --all-targets --all-features -- -D warnings"
+cargo clippy --all-targets --all-features --locked -- -D warnings
 
 step "buf lint (STANDARD)"
 buf lint
 
 step "cargo test"
 cargo test --locked
+
+step "the official Python SDK against the emulator"
+tests/python/run.sh
+
+step "load driver, smoke mode (asserts no timing)"
+cargo run --locked --quiet --features bench --bin sslvpn-bench -- smoke

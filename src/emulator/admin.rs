@@ -59,25 +59,26 @@ fn bad_request(message: impl std::fmt::Display) -> Response {
     )
 }
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| bad_request(format!("invalid JSON: {e}")))
+fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))
 }
 
-/// The admin routes, to be nested under [`PREFIX`].
+/// The admin routes, under [`PREFIX`].
 pub(super) fn router() -> Router<Emulator> {
     Router::new()
-        .route("/", get(index))
-        .route("/counters", get(counters))
-        .route("/counters/reset", post(reset_counters))
-        .route("/fixtures", get(get_fixtures).put(put_fixtures))
-        .route("/reset", post(reset))
-        .route("/timings", get(get_timings).put(put_timings))
+        .route("/_emulator", get(index))
+        .route("/_emulator/", get(index))
+        .route("/_emulator/counters", get(counters))
+        .route("/_emulator/counters/reset", post(reset_counters))
+        .route("/_emulator/fixtures", get(get_fixtures).put(put_fixtures))
+        .route("/_emulator/reset", post(reset))
+        .route("/_emulator/timings", get(get_timings).put(put_timings))
         .route(
-            "/faults",
+            "/_emulator/faults",
             get(get_faults).put(put_faults).delete(clear_faults),
         )
         .route(
-            "/faults/{action}",
+            "/_emulator/faults/{action}",
             put(put_action_faults).delete(clear_action_faults),
         )
 }
@@ -118,7 +119,7 @@ async fn get_fixtures(State(emu): State<Emulator>) -> Response {
 async fn put_fixtures(State(emu): State<Emulator>, body: Bytes) -> Response {
     let fixtures: Fixtures = match parse(&body) {
         Ok(f) => f,
-        Err(response) => return response,
+        Err(why) => return bad_request(why),
     };
     match emu.load_fixtures(&fixtures) {
         Ok(()) => ok(&json!({"loaded": true})),
@@ -138,7 +139,7 @@ async fn get_timings(State(emu): State<Emulator>) -> Response {
 async fn put_timings(State(emu): State<Emulator>, body: Bytes) -> Response {
     match parse::<TimingsPatch>(&body) {
         Ok(patch) => ok(&emu.patch_timings(patch)),
-        Err(response) => response,
+        Err(why) => bad_request(why),
     }
 }
 
@@ -149,7 +150,7 @@ async fn get_faults(State(emu): State<Emulator>) -> Response {
 async fn put_faults(State(emu): State<Emulator>, body: Bytes) -> Response {
     let table: FaultTable = match parse(&body) {
         Ok(t) => t,
-        Err(response) => return response,
+        Err(why) => return bad_request(why),
     };
     for (action, faults) in &table {
         if let Err(why) = faults.check() {
@@ -172,7 +173,7 @@ async fn put_action_faults(
 ) -> Response {
     let faults: ActionFaults = match parse(&body) {
         Ok(f) => f,
-        Err(response) => return response,
+        Err(why) => return bad_request(why),
     };
     if let Err(why) = faults.check() {
         return bad_request(why);

@@ -11,6 +11,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
+    hash::{DefaultHasher, Hash, Hasher},
     time::{Duration, SystemTime},
 };
 
@@ -25,18 +26,36 @@ use super::{
 pub const TIMESTAMP_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// Nonces seen, per access key, until their timestamp leaves the window.
-#[derive(Clone, Debug, Default)]
+/// Entries are 64-bit hashes of (key, nonce): a benchmark may send millions
+/// of requests within one window, and a collision (about one in 10^13 at a
+/// million entries) would only refuse one request.
+#[derive(Clone, Debug)]
 pub struct NonceCache {
-    seen: HashMap<(String, String), SystemTime>,
+    seen: HashMap<u64, SystemTime>,
+    /// Expired entries are swept when the map reaches this size, so the
+    /// sweep costs amortised O(1) per request.
+    sweep_at: usize,
+}
+
+impl Default for NonceCache {
+    fn default() -> Self {
+        Self {
+            seen: HashMap::new(),
+            sweep_at: 1024,
+        }
+    }
 }
 
 impl NonceCache {
     /// Records a nonce; false when it was already used.
     fn insert(&mut self, key: &str, nonce: &str, forget_at: SystemTime, now: SystemTime) -> bool {
-        if self.seen.len() > 1024 {
+        if self.seen.len() >= self.sweep_at {
             self.seen.retain(|_, t| *t > now);
+            self.sweep_at = (self.seen.len() * 2).max(1024);
         }
-        let entry = (key.to_owned(), nonce.to_owned());
+        let mut hasher = DefaultHasher::new();
+        (key, nonce).hash(&mut hasher);
+        let entry = hasher.finish();
         match self.seen.get(&entry) {
             Some(t) if *t > now => false,
             _ => {
@@ -204,6 +223,28 @@ mod tests {
             code::NONCE_USED
         );
         assert_eq!(nonces.len(), 1);
+    }
+
+    #[test]
+    fn expired_nonces_are_swept_and_may_return() {
+        let mut cache = NonceCache::default();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let window = TIMESTAMP_WINDOW;
+        for i in 0..3000 {
+            assert!(cache.insert("AK", &i.to_string(), t0 + window, t0));
+        }
+        assert!(!cache.insert("AK", "7", t0 + window, t0));
+        assert!(
+            cache.insert("AK2", "7", t0 + window, t0),
+            "nonces are per key"
+        );
+        let later = t0 + window + Duration::from_secs(1);
+        assert!(cache.insert("AK", "7", later + window, later), "expired");
+        for i in 0..3000 {
+            assert!(cache.insert("AK", &format!("n{i}"), later + window, later));
+        }
+        assert!(cache.len() <= 4096, "swept: {}", cache.len());
+        assert!(!cache.insert("AK", "n5", later + window, later));
     }
 
     #[test]

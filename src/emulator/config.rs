@@ -86,7 +86,21 @@ pub struct TimingsPatch {
     pub idempotency_window_ms: Option<u64>,
 }
 
+/// The longest any timing may be: deadlines are `Instant`s, which must not
+/// overflow whatever a caller sets.
+pub const MAX_TIMING: Duration = Duration::from_secs(366 * 24 * 60 * 60);
+
 impl Timings {
+    /// These timings with none longer than [`MAX_TIMING`].
+    pub fn clamped(self) -> Self {
+        Self {
+            accept_lag: self.accept_lag.min(MAX_TIMING),
+            apply_time: self.apply_time.min(MAX_TIMING),
+            quiet_period: self.quiet_period.min(MAX_TIMING),
+            idempotency_window: self.idempotency_window.min(MAX_TIMING),
+        }
+    }
+
     /// These timings with the patch's fields replaced.
     pub fn patched(mut self, patch: TimingsPatch) -> Self {
         let set = |field: &mut Duration, ms: Option<u64>| {
@@ -98,7 +112,7 @@ impl Timings {
         set(&mut self.apply_time, patch.apply_time_ms);
         set(&mut self.quiet_period, patch.quiet_period_ms);
         set(&mut self.idempotency_window, patch.idempotency_window_ms);
-        self
+        self.clamped()
     }
 
     /// Small timings for tests over real HTTP.
@@ -269,6 +283,16 @@ mod tests {
             EmulatorConfig::try_from(cli.args),
             Err(ConfigError::Read { .. })
         ));
+    }
+
+    #[test]
+    fn huge_timings_are_clamped() {
+        let t = Timings::default().patched(TimingsPatch {
+            apply_time_ms: Some(u64::MAX),
+            ..TimingsPatch::default()
+        });
+        assert_eq!(t.apply_time, MAX_TIMING);
+        assert_eq!(t.accept_lag, Duration::from_secs(2));
     }
 
     #[test]

@@ -170,7 +170,7 @@ impl Emulator {
             nonces: auth::NonceCache::default(),
             counters: Counters::default(),
             faults: config.faults.clone(),
-            timings: config.timings,
+            timings: config.timings.clamped(),
             rng: config
                 .seed
                 .map(fastrand::Rng::with_seed)
@@ -196,7 +196,7 @@ impl Emulator {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/", any(pipeline::handle).with_state(self.clone()))
-            .nest(admin::PREFIX, admin::router().with_state(self.clone()))
+            .merge(admin::router().with_state(self.clone()))
             .fallback(pipeline::not_found)
     }
 
@@ -283,7 +283,7 @@ impl Emulator {
     }
 
     pub fn set_timings(&self, timings: Timings) {
-        self.lock().timings = timings;
+        self.lock().timings = timings.clamped();
     }
 
     pub fn faults(&self) -> FaultTable {

@@ -34,8 +34,10 @@ use crate::{
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// How long to suggest waiting after losing a race on this replica.
 const RACE_RETRY_AFTER: Duration = Duration::from_secs(1);
-/// After this, a change never seen complete stops blocking its gateway here.
-const IN_FLIGHT_TTL: Duration = Duration::from_secs(600);
+/// How long a change sent from here may stay invisible on an active gateway
+/// before this replica stops waiting for it: past the cloud's pick-up lag
+/// (seconds), invisible values mean someone else changed the server since.
+const IN_FLIGHT_TTL: Duration = Duration::from_secs(60);
 
 type GatewayKey = (RegionId, String);
 

@@ -140,7 +140,7 @@ fn cloud_rules(
             .collect();
         validate::ip_conflict(pool, &subnets).map_err(|_| {
             ApiError::bad_request(
-                code_ip_conflict(),
+                validate::code::IP_CONFLICT,
                 "Client IP pool conflict with local IP range.",
             )
         })?;
@@ -154,7 +154,7 @@ fn cloud_rules(
         });
         if clash {
             return Err(ApiError::bad_request(
-                code_ip_conflict(),
+                validate::code::IP_CONFLICT,
                 "Client IP pool conflict with other SSL VPN server in the same VPC.",
             ));
         }
@@ -190,10 +190,6 @@ fn cloud_rules(
         multi_factor_auth(world, gw, target)?;
     }
     Ok(())
-}
-
-fn code_ip_conflict() -> &'static str {
-    validate::code::IP_CONFLICT
 }
 
 /// Two-factor authentication against the gateway and the IDaaS instances.

@@ -616,7 +616,8 @@ fn mfa<'a>(instance: &'a str, region: &'a str, app: &'a str) -> Vec<(&'a str, &'
 async fn two_factor_authentication_rules() {
     let mut h = Harness::new();
     let hz = "cn-hangzhou";
-    let cases: &[(&str, Vec<(&str, &str)>, (u16, &str))] = &[
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, (u16, &'a str));
+    let cases: &[Case<'_>] = &[
         (
             "vss-hz3nomfa",
             mfa("idaas-cn-hangzhou-eiam2", hz, "app_sslvpn01"),

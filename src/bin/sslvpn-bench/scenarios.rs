@@ -1,0 +1,688 @@
+//! The scenarios of BENCHMARKS.md. Each measures the gateway and a baseline
+//! in the same run, alternating rounds so drift (other load, thermal,
+//! caches) hits both sides alike, and reports the ratio.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant, SystemTime},
+};
+
+use serde_json::{Value, json};
+use sslvpn_gateway::{
+    cloud::{
+        self, CloudConfig, Credentials, ModifyRequest, RetryPolicy, StaticCredentials, VpcClient,
+    },
+    domain::{Changes, RegionId},
+    emulator::{self, EmulatorConfig, EmulatorHandle, Fixtures, Timings},
+    pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
+    validate,
+};
+use tonic::{Code, transport::Channel};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::{
+    gateway::{GatewayProcess, gateway_binary},
+    load::{self, Request, Stats},
+};
+
+pub const REGION: &str = "cn-hangzhou";
+
+/// How big and how long.
+#[derive(Clone, Debug)]
+pub struct Size {
+    /// Length of one measured round.
+    pub round: Duration,
+    /// Rounds per side.
+    pub rounds: u32,
+    pub saturation_concurrency: usize,
+    pub rejection_rate: u32,
+    pub forwarded_rates: Vec<u32>,
+    /// (streams, gateways) pairs for the fan-out.
+    pub fanout: Vec<(usize, usize)>,
+    pub fanout_window: Duration,
+    pub poll_interval: Duration,
+    pub startups: u32,
+}
+
+impl Size {
+    pub fn full() -> Self {
+        Self {
+            round: Duration::from_secs(5),
+            rounds: 3,
+            saturation_concurrency: 64,
+            rejection_rate: 2000,
+            forwarded_rates: vec![500, 1000, 2000],
+            fanout: vec![(1000, 10), (10_000, 100)],
+            fanout_window: Duration::from_secs(10),
+            poll_interval: Duration::from_secs(1),
+            startups: 10,
+        }
+    }
+
+    pub fn smoke() -> Self {
+        Self {
+            round: Duration::from_millis(500),
+            rounds: 1,
+            saturation_concurrency: 8,
+            rejection_rate: 200,
+            forwarded_rates: vec![100],
+            fanout: vec![(20, 4), (200, 4)],
+            fanout_window: Duration::from_secs(2),
+            poll_interval: Duration::from_millis(250),
+            startups: 2,
+        }
+    }
+}
+
+fn region() -> RegionId {
+    // A constant that passes the pattern.
+    validate::region_id(REGION).expect("constant region id")
+}
+
+fn server_id(i: usize) -> String {
+    format!("vss-bench{i}")
+}
+
+fn gateway_id(i: usize) -> String {
+    format!("vpn-bench{i}")
+}
+
+/// `count` gateways, each with one server, each in a VPC of its own.
+pub fn fixtures(count: usize) -> Result<Fixtures, String> {
+    let vpcs: Vec<Value> = (0..count)
+        .map(|i| json!({"vpc_id": format!("vpc-bench{i}"), "region_id": REGION, "cidr_block": "172.16.0.0/16"}))
+        .collect();
+    let gateways: Vec<Value> = (0..count)
+        .map(|i| {
+            json!({"vpn_gateway_id": gateway_id(i), "region_id": REGION, "vpc_id": format!("vpc-bench{i}"),
+                   "ssl_max_connections": 5})
+        })
+        .collect();
+    let servers: Vec<Value> = (0..count)
+        .map(|i| {
+            json!({"ssl_vpn_server_id": server_id(i), "vpn_gateway_id": gateway_id(i),
+                   "local_subnet": "172.16.0.0/24", "client_ip_pool": "10.0.0.0/24", "port": 20000})
+        })
+        .collect();
+    serde_json::from_value(json!({
+        "regions": [REGION], "vpcs": vpcs, "vpn_gateways": gateways, "ssl_vpn_servers": servers,
+    }))
+    .map_err(|e| format!("bench fixtures: {e}"))
+}
+
+/// An emulator that answers at once and applies changes at once.
+pub async fn instant_emulator(gateways: usize) -> Result<EmulatorHandle, String> {
+    emulator::spawn(EmulatorConfig {
+        fixtures: fixtures(gateways)?,
+        timings: Timings {
+            accept_lag: Duration::ZERO,
+            apply_time: Duration::ZERO,
+            quiet_period: Duration::ZERO,
+            ..Timings::default()
+        },
+        ..EmulatorConfig::default()
+    })
+    .await
+    .map_err(|e| format!("emulator: {e}"))
+}
+
+/// Flags that keep the gateway's own limits out of the measurement.
+const UNLIMITED: [&str; 6] = [
+    "--concurrency-limit",
+    "100000",
+    "--concurrency-per-connection",
+    "100000",
+    "--upstream-max-attempts",
+    "1",
+];
+
+async fn channels(addr: std::net::SocketAddr, n: usize) -> Result<Vec<Channel>, String> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(
+            Channel::from_shared(format!("http://{addr}"))
+                .map_err(|e| e.to_string())?
+                .connect()
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok(out)
+}
+
+/// Round-robin over a few HTTP/2 connections.
+#[derive(Clone)]
+struct Pool {
+    channels: Arc<Vec<Channel>>,
+    next: Arc<AtomicUsize>,
+}
+
+impl Pool {
+    fn pick(&self) -> Channel {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
+        self.channels[i].clone()
+    }
+}
+
+/// Runs `a` and `b` alternately, `rounds` times each, merging per side.
+async fn alternate<F, Fut>(rounds: u32, mut run: F) -> (Stats, Stats)
+where
+    F: FnMut(bool) -> Fut,
+    Fut: std::future::Future<Output = Stats>,
+{
+    let (mut a, mut b) = (Stats::new(), Stats::new());
+    for _ in 0..rounds {
+        a.merge(&run(true).await);
+        b.merge(&run(false).await);
+    }
+    (a, b)
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        (a / b * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    }
+}
+
+/// Invalid modifies (validation only) vs the health check, same server.
+pub async fn rejection(size: &Size) -> Result<Value, String> {
+    let emu = instant_emulator(1).await?;
+    let (gateway, _) = GatewayProcess::start(&emu.base_url(), &UNLIMITED).await?;
+    let pool = Pool {
+        channels: Arc::new(channels(gateway.addr, 4).await?),
+        next: Arc::new(AtomicUsize::new(0)),
+    };
+    let invalid: Request = {
+        let pool = pool.clone();
+        Arc::new(move || {
+            let mut client = SslVpnServiceClient::new(pool.pick());
+            Box::pin(async move {
+                let request = pb::ModifySslVpnServerRequest {
+                    region_id: REGION.into(),
+                    ssl_vpn_server_id: server_id(0),
+                    client_ip_pool: Some("10.0.0.0/30".into()),
+                    port: Some(0),
+                    ..Default::default()
+                };
+                match client.modify_ssl_vpn_server(request).await {
+                    Err(s) if s.code() == Code::InvalidArgument => Ok(()),
+                    other => Err(format!("expected INVALID_ARGUMENT, got {other:?}")),
+                }
+            })
+        })
+    };
+    let health: Request = {
+        let pool = pool.clone();
+        Arc::new(move || {
+            let mut client = HealthClient::new(pool.pick());
+            Box::pin(async move {
+                match client
+                    .check(HealthCheckRequest {
+                        service: "sslvpn.v1.SslVpnService".into(),
+                    })
+                    .await
+                {
+                    Ok(r) if r.get_ref().status() == ServingStatus::Serving => Ok(()),
+                    other => Err(format!("expected SERVING, got {other:?}")),
+                }
+            })
+        })
+    };
+    let (sat_gw, sat_health) = alternate(size.rounds, |gw| {
+        let r = if gw { invalid.clone() } else { health.clone() };
+        let c = size.saturation_concurrency;
+        let d = size.round;
+        async move { load::saturate(&r, c, d).await }
+    })
+    .await;
+    let (lat_gw, lat_health) = alternate(size.rounds, |gw| {
+        let r = if gw { invalid.clone() } else { health.clone() };
+        let rate = size.rejection_rate;
+        let d = size.round;
+        async move { load::open_loop(&r, rate, d).await }
+    })
+    .await;
+    let answered = sat_gw.failed + sat_health.failed + lat_gw.failed + lat_health.failed == 0;
+    gateway.stop().await;
+    Ok(json!({
+        "every_request_answered": answered,
+        "saturation": {
+            "concurrency": size.saturation_concurrency,
+            "gateway_invalid_modify": sat_gw.to_json(),
+            "baseline_health_check": sat_health.to_json(),
+            "throughput_ratio": ratio(sat_gw.throughput(), sat_health.throughput()),
+        },
+        "fixed_rate": {
+            "rate_per_s": size.rejection_rate,
+            "gateway_invalid_modify": lat_gw.to_json(),
+            "baseline_health_check": lat_health.to_json(),
+        },
+    }))
+}
+
+fn direct_client(emu: &EmulatorHandle) -> Result<VpcClient, String> {
+    VpcClient::new(
+        CloudConfig {
+            endpoint: Some(emu.base_url()),
+            retry: RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            },
+            ..CloudConfig::default()
+        },
+        Arc::new(StaticCredentials::new(Credentials::new(
+            emulator::DEMO_ACCESS_KEY_ID,
+            emulator::DEMO_ACCESS_KEY_SECRET,
+        ))),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Valid modifies through the gateway vs the same call made directly by the
+/// cloud client, at fixed rates. Each side has its own servers, and every
+/// request really changes a value, so nothing is short-circuited.
+pub async fn forwarded(size: &Size) -> Result<Value, String> {
+    const SERVERS_PER_SIDE: usize = 200;
+    let emu = instant_emulator(2 * SERVERS_PER_SIDE).await?;
+    let (gateway, _) = GatewayProcess::start(&emu.base_url(), &UNLIMITED).await?;
+    let pool = Pool {
+        channels: Arc::new(channels(gateway.addr, 4).await?),
+        next: Arc::new(AtomicUsize::new(0)),
+    };
+    let direct = direct_client(&emu)?;
+    let next = Arc::new(AtomicU64::new(0));
+    let through_gateway: Request = {
+        let pool = pool.clone();
+        let next = next.clone();
+        Arc::new(move || {
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            let server = server_id((n % SERVERS_PER_SIDE as u64) as usize);
+            let port = 20001 + (n / SERVERS_PER_SIDE as u64 % 2) as u32;
+            let mut client = SslVpnServiceClient::new(pool.pick());
+            Box::pin(async move {
+                client
+                    .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
+                        region_id: REGION.into(),
+                        ssl_vpn_server_id: server,
+                        port: Some(port),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(|s| format!("{:?}: {}", s.code(), s.message()))
+            })
+        })
+    };
+    let straight: Request = {
+        let next = next.clone();
+        Arc::new(move || {
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            let server = server_id(SERVERS_PER_SIDE + (n % SERVERS_PER_SIDE as u64) as usize);
+            let port = 20001 + (n / SERVERS_PER_SIDE as u64 % 2) as u16;
+            let direct = direct.clone();
+            Box::pin(async move {
+                let token = uuid::Uuid::new_v4().to_string();
+                let changes = Changes {
+                    port: Some(port),
+                    ..Changes::default()
+                };
+                direct
+                    .modify_ssl_vpn_server(
+                        &ModifyRequest {
+                            region: &region(),
+                            ssl_vpn_server_id: &server,
+                            client_token: &token,
+                            changes: &changes,
+                        },
+                        None,
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+        })
+    };
+    let mut rates = Vec::new();
+    let mut answered = true;
+    for &rate in &size.forwarded_rates {
+        let (gw, base) = alternate(size.rounds, |gw| {
+            let r = if gw {
+                through_gateway.clone()
+            } else {
+                straight.clone()
+            };
+            let d = size.round;
+            async move { load::open_loop(&r, rate, d).await }
+        })
+        .await;
+        answered &= gw.failed + base.failed == 0;
+        let added = |q: f64| gw.micros(q) as i64 - base.micros(q) as i64;
+        rates.push(json!({
+            "rate_per_s": rate,
+            "gateway_modify": gw.to_json(),
+            "baseline_direct_cloud_call": base.to_json(),
+            "added_p50_us": added(0.5),
+            "added_p99_us": added(0.99),
+            "added_p999_us": added(0.999),
+        }));
+    }
+    gateway.stop().await;
+    Ok(json!({ "every_request_answered": answered, "rates": rates }))
+}
+
+/// N follow-mode watchers over G gateways: status calls per gateway per
+/// poll round, the gateway's resident memory, and how long after the first
+/// watcher of a gateway the last one hears of a change.
+pub async fn fanout(size: &Size) -> Result<Value, String> {
+    let mut results = Vec::new();
+    for &(streams, gateways) in &size.fanout {
+        results.push(fanout_one(size, streams, gateways).await?);
+    }
+    Ok(json!({ "runs": results }))
+}
+
+async fn fanout_one(size: &Size, streams: usize, gateways: usize) -> Result<Value, String> {
+    let emu = instant_emulator(gateways).await?;
+    let interval = humantime::format_duration(size.poll_interval).to_string();
+    let mut flags: Vec<&str> = UNLIMITED.to_vec();
+    flags.extend([
+        "--poll-min-interval",
+        &interval,
+        "--poll-max-interval",
+        &interval,
+    ]);
+    let (gateway, _) = GatewayProcess::start(&emu.base_url(), &flags).await?;
+    let rss_idle = gateway.rss_kib();
+    let conns = channels(gateway.addr, (streams / 200).clamp(1, 64)).await?;
+
+    // Learn each server's gateway first, as a dashboard's first status call does.
+    for g in 0..gateways {
+        SslVpnServiceClient::new(conns[0].clone())
+            .get_ssl_vpn_server_status(pb::GetSslVpnServerStatusRequest {
+                region_id: REGION.into(),
+                ssl_vpn_server_id: server_id(g),
+            })
+            .await
+            .map_err(|s| format!("status: {s:?}"))?;
+    }
+
+    // Arrival times of the second message (the change) per stream.
+    let arrivals: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
+    let ready = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for i in 0..streams {
+        let g = i % gateways;
+        let mut client = SslVpnServiceClient::new(conns[i % conns.len()].clone());
+        let arrivals = arrivals.clone();
+        let ready = ready.clone();
+        let failures = failures.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = client
+                .watch_ssl_vpn_server(pb::WatchSslVpnServerRequest {
+                    region_id: REGION.into(),
+                    ssl_vpn_server_id: server_id(g),
+                    follow: true,
+                    ..Default::default()
+                })
+                .await;
+            let Ok(stream) = stream else {
+                failures.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            let mut stream = stream.into_inner();
+            match stream.message().await {
+                Ok(Some(_)) => {
+                    ready.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {
+                    failures.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+            if let Ok(Some(_)) = stream.message().await {
+                let now = Instant::now();
+                arrivals
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((g, now));
+            }
+            // Hold the stream until the run ends.
+            let _ = stream.message().await;
+        }));
+    }
+    let wait_ready = Instant::now();
+    while ready.load(Ordering::Relaxed) + failures.load(Ordering::Relaxed) < streams {
+        if wait_ready.elapsed() > Duration::from_secs(120) {
+            return Err("watchers did not all start".into());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rss_streams = gateway.rss_kib();
+
+    // Status calls per gateway per poll round, over a quiet window.
+    emu.emulator().reset_counters();
+    tokio::time::sleep(size.fanout_window).await;
+    let counters = emu.counters();
+    let rounds = size.fanout_window.as_secs_f64() / size.poll_interval.as_secs_f64();
+    let per_gateway: Vec<u64> = (0..gateways)
+        .map(|g| counters.gateway_polls(&gateway_id(g)))
+        .collect();
+    let max_polls = per_gateway.iter().copied().max().unwrap_or(0);
+    let total_polls: u64 = per_gateway.iter().sum();
+
+    // A change on every gateway at once: each watcher hears of it.
+    let direct = direct_client(&emu)?;
+    let changed_at = Instant::now();
+    for g in 0..gateways {
+        let token = uuid::Uuid::new_v4().to_string();
+        let changes = Changes {
+            port: Some(20001),
+            ..Changes::default()
+        };
+        direct
+            .modify_ssl_vpn_server(
+                &ModifyRequest {
+                    region: &region(),
+                    ssl_vpn_server_id: &server_id(g),
+                    client_token: &token,
+                    changes: &changes,
+                },
+                None,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let expected = ready.load(Ordering::Relaxed);
+    let wait = Instant::now();
+    loop {
+        let got = arrivals.lock().unwrap_or_else(|e| e.into_inner()).len();
+        if got >= expected || wait.elapsed() > size.poll_interval * 4 + Duration::from_secs(10) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let arrivals = arrivals.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut first = vec![None::<Instant>; gateways];
+    for (g, t) in &arrivals {
+        first[*g] = Some(first[*g].map_or(*t, |f: Instant| f.min(*t)));
+    }
+    let mut delays = load::Stats::new();
+    for (g, t) in &arrivals {
+        if let Some(f) = first[*g] {
+            let micros = u64::try_from(t.duration_since(f).as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1);
+            let _ = delays.histogram.record(micros);
+        }
+    }
+    let notified = arrivals.len();
+    let first_heard_ms = first
+        .iter()
+        .flatten()
+        .map(|f| f.duration_since(changed_at).as_millis())
+        .max()
+        .unwrap_or(0);
+    for t in &tasks {
+        t.abort();
+    }
+    gateway.stop().await;
+    Ok(json!({
+        "streams": streams,
+        "gateways": gateways,
+        "streams_started": expected,
+        "stream_failures": failures.load(Ordering::Relaxed),
+        "poll_interval_ms": size.poll_interval.as_millis(),
+        "window_s": size.fanout_window.as_secs_f64(),
+        "status_calls_per_gateway_max": max_polls,
+        "status_calls_total": total_polls,
+        "status_calls_per_gateway_per_round": ((max_polls as f64 / rounds) * 100.0).round() / 100.0,
+        "rss_idle_kib": rss_idle,
+        "rss_with_streams_kib": rss_streams,
+        "change_notified_streams": notified,
+        "fanout_delay_p50_us": delays.micros(0.5),
+        "fanout_delay_p99_us": delays.micros(0.99),
+        "fanout_delay_max_us": delays.histogram.max(),
+        "change_to_first_watcher_max_ms": first_heard_ms,
+    }))
+}
+
+/// Signatures per second for a typical modify: V3, V1, and the bare
+/// HMAC-SHA256 of a same-sized message as the floor.
+pub async fn signing(size: &Size) -> Result<Value, String> {
+    use hmac::{Hmac, Mac};
+    let credentials = Credentials::new("LTAI5tFAKEACCESSKEYID", "FakeSecret0123456789abcdefABCDEF");
+    let params: Vec<(String, String)> = [
+        ("RegionId", REGION),
+        ("SslVpnServerId", "vss-bp18q7hzj6largv4v1234"),
+        ("ClientToken", "02fb3da4-130e-11e9-8e44-0016e04115b"),
+        ("ClientIpPool", "10.10.0.0/24"),
+        ("LocalSubnet", "192.168.0.0/24,172.16.1.0/24"),
+        ("Port", "1194"),
+        ("Proto", "UDP"),
+        ("Compress", "false"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let headers = vec![
+        ("x-acs-action".to_owned(), "ModifySslVpnServer".to_owned()),
+        ("x-acs-version".to_owned(), "2016-04-28".to_owned()),
+    ];
+    let date = cloud::sign::format_date(SystemTime::now());
+    let nonce = cloud::sign::new_nonce();
+    let per_round = size.round;
+    let mut rows = serde_json::Map::new();
+    for (name, f) in [
+        ("v3_acs3_hmac_sha256", 0u8),
+        ("v1_hmac_sha1", 1u8),
+        ("baseline_bare_hmac_sha256", 2u8),
+    ] {
+        let mut count = 0u64;
+        let mut elapsed = Duration::ZERO;
+        for _ in 0..size.rounds {
+            let started = Instant::now();
+            while started.elapsed() < per_round {
+                for _ in 0..100 {
+                    match f {
+                        0 => {
+                            let signed = cloud::sign::sign_v3(
+                                &cloud::sign::V3Input {
+                                    method: "POST",
+                                    host: "vpc.cn-hangzhou.aliyuncs.com",
+                                    path: "/",
+                                    query: &params,
+                                    headers: &headers,
+                                    body: b"",
+                                    date: &date,
+                                    nonce: &nonce,
+                                },
+                                &credentials,
+                            );
+                            std::hint::black_box(signed.signature.len());
+                        }
+                        1 => {
+                            let signed = cloud::sign::sign_v1(
+                                &cloud::sign::V1Input {
+                                    method: "POST",
+                                    action: "ModifySslVpnServer",
+                                    version: "2016-04-28",
+                                    params: &params,
+                                    date: &date,
+                                    nonce: &nonce,
+                                    format: "json",
+                                },
+                                &credentials,
+                            );
+                            std::hint::black_box(signed.signature.len());
+                        }
+                        _ => {
+                            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(
+                                b"FakeSecret0123456789abcdefABCDEF",
+                            )
+                            .map_err(|e| e.to_string())?;
+                            mac.update(&[b'x'; 82]);
+                            std::hint::black_box(mac.finalize().into_bytes().len());
+                        }
+                    }
+                    count += 1;
+                }
+            }
+            elapsed += started.elapsed();
+            tokio::task::yield_now().await;
+        }
+        rows.insert(
+            name.to_owned(),
+            json!((count as f64 / elapsed.as_secs_f64()).round()),
+        );
+    }
+    Ok(json!({ "signatures_per_s": rows }))
+}
+
+/// Process start to health SERVING, and idle resident memory; the baseline
+/// is the same binary starting and exiting (`--version`).
+pub async fn startup(size: &Size) -> Result<Value, String> {
+    let emu = instant_emulator(1).await?;
+    let mut serving = load::Stats::new();
+    let mut baseline = load::Stats::new();
+    let mut rss = Vec::new();
+    for _ in 0..size.startups {
+        let (gateway, took) = GatewayProcess::start(&emu.base_url(), &[]).await?;
+        let _ = serving
+            .histogram
+            .record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        rss.extend(gateway.rss_kib());
+        gateway.stop().await;
+
+        let started = Instant::now();
+        let status = tokio::process::Command::new(gateway_binary()?)
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .status()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err("--version failed".into());
+        }
+        let _ = baseline.histogram.record(
+            u64::try_from(started.elapsed().as_micros())
+                .unwrap_or(u64::MAX)
+                .max(1),
+        );
+    }
+    rss.sort_unstable();
+    Ok(json!({
+        "start_to_serving_p50_us": serving.micros(0.5),
+        "start_to_serving_max_us": serving.histogram.max(),
+        "baseline_exec_and_exit_p50_us": baseline.micros(0.5),
+        "idle_rss_kib_median": rss.get(rss.len() / 2),
+    }))
+}
