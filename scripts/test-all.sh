@@ -19,11 +19,17 @@ cargo clippy --all-targets --all-features --locked -- -D warnings
 step "buf lint (STANDARD)"
 buf lint
 
+step "buf breaking (against the contract as of the previous commit on main)"
+scripts/buf-breaking.sh
+
 step "cargo test"
 cargo test --locked
 
 step "the official Python SDK against the emulator"
 tests/python/run.sh
+
+step "a Python client generated from the contract, against a running gateway"
+tests/python_client/run.sh
 
 step "load driver, smoke mode (asserts no timing)"
 cargo run --locked --quiet --features bench --bin sslvpn-bench -- smoke
