@@ -31,5 +31,8 @@ tests/python/run.sh
 step "a Python client generated from the contract, against a running gateway"
 tests/python_client/run.sh
 
+step "packaging: the Dockerfile and the Kubernetes manifests, statically"
+tests/deploy/run.sh
+
 step "load driver, smoke mode (asserts no timing)"
 cargo run --locked --quiet --features bench --bin sslvpn-bench -- smoke
