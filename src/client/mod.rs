@@ -93,7 +93,8 @@ pub struct ClientArgs {
         global = true,
         env = "SSLVPN_OUTPUT",
         value_enum,
-        default_value = "text"
+        default_value = "text",
+        help_heading = "Output"
     )]
     pub output: OutputFormat,
 
@@ -103,6 +104,7 @@ pub struct ClientArgs {
 
 /// How to reach the gateway.
 #[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Connection")]
 pub struct ConnectArgs {
     /// The gateway: `http://HOST:PORT`, `https://HOST:PORT`, or `HOST:PORT`
     /// (https when a TLS flag is given). Several (repeated or
@@ -169,6 +171,7 @@ pub enum ClientCommand {
 
 /// Which server.
 #[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Server")]
 pub struct ServerArgs {
     /// The server's region, e.g. `cn-hangzhou`.
     #[arg(long, env = "SSLVPN_REGION")]
@@ -178,6 +181,8 @@ pub struct ServerArgs {
     pub server: String,
 }
 
+const CHANGES: &str = "Changes (only the flags given are sent)";
+
 /// `client modify` flags: one per changeable field; only those given are sent.
 #[derive(Args, Clone, Debug)]
 pub struct ModifyArgs {
@@ -185,44 +190,44 @@ pub struct ModifyArgs {
     pub target: ServerArgs,
     /// Idempotency token (printable ASCII, at most 64 characters). A UUID is
     /// generated when absent, so the client's own retries apply once.
-    #[arg(long)]
+    #[arg(long, help_heading = CHANGES)]
     pub client_token: Option<String>,
     /// New name (1-100 characters).
-    #[arg(long)]
+    #[arg(long, help_heading = CHANGES)]
     pub name: Option<String>,
     /// New client CIDR block, /16 to /29, e.g. `192.168.0.0/24`.
-    #[arg(long)]
+    #[arg(long, help_heading = CHANGES)]
     pub client_ip_pool: Option<String>,
     /// New local CIDR blocks, comma-separated, e.g. `10.0.0.0/8,172.16.0.0/16`.
-    #[arg(long)]
+    #[arg(long, help_heading = CHANGES)]
     pub local_subnet: Option<String>,
     /// New tunnel protocol.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = CHANGES)]
     pub proto: Option<ProtoArg>,
     /// New cipher.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = CHANGES)]
     pub cipher: Option<CipherArg>,
     /// New port (1-65535, not a reserved one).
-    #[arg(long)]
+    #[arg(long, help_heading = CHANGES)]
     pub port: Option<u32>,
     /// Data compression on or off (true/false, on/off, yes/no).
-    #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, value_parser = clap::builder::BoolishValueParser::new(), help_heading = CHANGES)]
     pub compress: Option<bool>,
     /// Two-factor authentication on or off; on needs the three --idaas-* flags.
-    #[arg(long, value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(long, value_parser = clap::builder::BoolishValueParser::new(), help_heading = CHANGES)]
     pub enable_multi_factor_auth: Option<bool>,
     /// IDaaS EIAM instance for two-factor authentication.
-    #[arg(long)]
+    #[arg(long, help_heading = CHANGES)]
     pub idaas_instance_id: Option<String>,
     /// Region of the IDaaS instance.
-    #[arg(long)]
+    #[arg(long, help_heading = CHANGES)]
     pub idaas_region_id: Option<String>,
     /// IDaaS application (EIAM 2.0).
-    #[arg(long)]
+    #[arg(long, help_heading = CHANGES)]
     pub idaas_application_id: Option<String>,
     /// After the change is accepted, follow it until it completes; the exit
     /// code is then the watch's.
-    #[arg(long)]
+    #[arg(long, help_heading = "Watch")]
     pub watch: bool,
     #[command(flatten)]
     pub watch_options: WatchOptions,
@@ -235,10 +240,10 @@ pub struct WatchArgs {
     pub target: ServerArgs,
     /// The operation id a modify returned: SUCCEEDED then also means the
     /// requested values are in place.
-    #[arg(long)]
+    #[arg(long, help_heading = "Watch")]
     pub operation_id: Option<String>,
     /// Keep streaming after completion, until interrupted (dashboards).
-    #[arg(long)]
+    #[arg(long, help_heading = "Watch")]
     pub follow: bool,
     #[command(flatten)]
     pub watch_options: WatchOptions,
@@ -246,6 +251,7 @@ pub struct WatchArgs {
 
 /// How long and how stubbornly to watch.
 #[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Watch")]
 pub struct WatchOptions {
     /// Give up (TIMED_OUT, exit code 3) after this long, resumes included.
     /// Default: the gateway's (10 minutes).
