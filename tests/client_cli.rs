@@ -311,3 +311,45 @@ async fn no_gateway_at_the_address_exits_4() {
     assert_eq!(run.code, 4, "{run:?}");
     assert!(run.stderr.contains("cannot connect"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn serve_emulator_prints_its_port_and_takes_the_emulator_variables() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut serve = procs::command();
+    serve
+        .args(["serve", "--emulator", "--listen", "127.0.0.1:0"])
+        .args(["--poll-min-interval", "50ms"])
+        .env("SSLVPN_EMULATOR_ACCEPT_LAG", "100ms")
+        .env("SSLVPN_EMULATOR_APPLY_TIME", "300ms")
+        .env("SSLVPN_EMULATOR_QUIET_PERIOD", "0s")
+        .stderr(std::process::Stdio::null());
+    let mut serve = serve.spawn().unwrap();
+    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next_line().await.unwrap().expect("an address line");
+        if let Some(rest) = line.strip_prefix("gateway listening on ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    assert!(
+        !addr.ends_with(":0"),
+        "the bound port, not the asked one: {addr}"
+    );
+
+    let started = std::time::Instant::now();
+    let run = client(
+        &addr,
+        &[
+            "modify", "--region", REGION, "--server", SERVER, "--port", "1253", "--watch",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    // The emulator's defaults (2 s + 8 s) would take ten seconds.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    serve.start_kill().unwrap();
+}
