@@ -353,3 +353,40 @@ async fn serve_emulator_prints_its_port_and_takes_the_emulator_variables() {
     );
     serve.start_kill().unwrap();
 }
+
+#[tokio::test]
+async fn on_a_terminal_a_spinner_shows_progress_and_is_cleared() {
+    let s = stack_with_timings(200, 800).await;
+    // script(1) runs the client on a pseudo-terminal.
+    let command = format!(
+        "{} client --addr {} modify --region {REGION} --server {SERVER} --port 1254 --watch",
+        procs::BIN,
+        addr(&s)
+    );
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        tokio::process::Command::new("script")
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .env_clear()
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("in time")
+    .expect("script(1) runs");
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{screen}");
+    // Redrawn in place: return, clear line, a frame, the phase and status.
+    assert!(screen.contains("\r\x1b[2K"), "{screen:?}");
+    assert!(
+        screen.contains(" APPLYING · gateway UPDATING · "),
+        "{screen:?}"
+    );
+    assert!(screen.contains("pending: port"), "{screen:?}");
+    // The spinner line is cleared before the result is printed.
+    let end = screen.rfind("SUCCEEDED").expect("the terminal line");
+    assert!(
+        !screen[end..].contains('⠋') && !screen[end..].contains(" · gateway "),
+        "{screen:?}"
+    );
+}
