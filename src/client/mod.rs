@@ -493,13 +493,13 @@ async fn watch(
             if left.is_zero() {
                 return progress.timed_out_locally(budget);
             }
-            request.timeout = Some(crate::service::convert::duration(left));
+            request.timeout = prost_types::Duration::try_from(left).ok();
         }
         let addr = connector.addr(index).to_owned();
         let mut client = match connector.connect(index).await {
             Ok(client) => client,
             Err(failure) => {
-                progress.note(&format!("cannot reach {addr}: {}", describe(&failure)));
+                progress.note(&describe(&failure));
                 last_failure = Some(failure);
                 failures += 1;
                 index += 1;
