@@ -91,7 +91,7 @@ async fn one_client_token_sent_to_both_replicas_applies_once() {
 #[tokio::test]
 async fn a_watch_resumes_on_the_other_replica_after_sigterm() {
     let emulator = start_emulator(EmulatorConfig {
-        timings: timings(600, 2500),
+        timings: timings(600, 4000),
         ..EmulatorConfig::default()
     })
     .await;
