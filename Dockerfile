@@ -13,6 +13,9 @@
 ARG RUST_VERSION=1.95
 
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
+# The release profile keeps line tables for local debugging; the image drops
+# them (63 MB -> 14 MB) and keeps the symbols, so backtraces still name functions.
+ENV CARGO_PROFILE_RELEASE_STRIP=debuginfo
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY proto ./proto
