@@ -34,6 +34,9 @@ pub struct Progress {
     /// A spinner line is on screen and must be cleared before other output.
     drawn: bool,
     frame: usize,
+    /// Phase, gateway status and pending fields of the last line printed: a
+    /// resumed watch starts with the state already shown, not worth a line.
+    last_line: Option<(i32, i32, Vec<String>)>,
 }
 
 impl Progress {
@@ -45,6 +48,7 @@ impl Progress {
             spinner: format == OutputFormat::Text && terminal,
             drawn: false,
             frame: 0,
+            last_line: None,
         }
     }
 
@@ -190,6 +194,15 @@ impl Progress {
         match self.format {
             OutputFormat::Json => self.json(&json::watch_message(m)),
             OutputFormat::Text => {
+                let key = (
+                    m.phase,
+                    m.gateway.as_ref().map_or(0, |g| g.status),
+                    m.pending_fields.clone(),
+                );
+                if self.last_line.as_ref() == Some(&key) {
+                    return;
+                }
+                self.last_line = Some(key);
                 let elapsed = render::proto_duration(m.elapsed.as_ref());
                 let mut text = render::watch_line(m, elapsed);
                 text.push('\n');
