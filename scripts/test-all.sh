@@ -22,6 +22,19 @@ buf lint
 step "buf breaking (against the contract as of the previous commit on main)"
 scripts/buf-breaking.sh
 
+step "promtool (tests/observability.rs pipes /metrics through 'promtool check metrics')"
+if ! command -v promtool >/dev/null 2>&1; then
+  # Debian's prometheus package ships promtool; CI runs as root.
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+promtool --version 2>&1 | head -n 1
+
+step "promtool: scrape config, alert rules, dashboard queries"
+promtool check config deploy/prometheus/prometheus.yml
+python3 scripts/check-dashboards.py
+
 step "cargo test"
 cargo test --locked
 

@@ -96,6 +96,25 @@ pub struct ServeArgs {
     /// Longest watch timeout a caller may ask for.
     #[arg(long, env = "SSLVPN_WATCH_MAX_TIMEOUT", default_value = "1h", value_parser = humantime::parse_duration)]
     pub watch_max_timeout: Duration,
+
+    /// Address of the admin HTTP listener (/metrics, /healthz, /readyz);
+    /// `off` disables it.
+    #[arg(long, env = "SSLVPN_ADMIN_LISTEN", default_value = "127.0.0.1:9464", value_parser = parse_admin_listen)]
+    pub admin_listen: AdminListen,
+}
+
+/// `--admin-listen`: an address, or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AdminListen(pub Option<SocketAddr>);
+
+fn parse_admin_listen(s: &str) -> Result<AdminListen, String> {
+    match s.trim() {
+        "off" | "none" | "" => Ok(AdminListen(None)),
+        addr => addr
+            .parse()
+            .map(|a| AdminListen(Some(a)))
+            .map_err(|e| format!("{addr:?}: {e} (expected HOST:PORT or off)")),
+    }
 }
 
 /// `--signature-version` values.
@@ -146,6 +165,8 @@ pub struct ServeConfig {
     pub credentials: CredentialSource,
     pub poll: PollConfig,
     pub watch: WatchLimits,
+    /// The admin HTTP listener (metrics, health, readiness); `None`: none.
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Default for ServeConfig {
@@ -161,6 +182,9 @@ impl Default for ServeConfig {
             credentials: CredentialSource::Chain,
             poll: PollConfig::default(),
             watch: WatchLimits::default(),
+            // Off unless asked for, so tests and embedders bind nothing
+            // extra; the CLI's default turns it on.
+            admin_listen: None,
         }
     }
 }
@@ -199,6 +223,7 @@ impl From<ServeArgs> for ServeConfig {
                 default_timeout: a.watch_default_timeout.min(a.watch_max_timeout),
                 max_timeout: a.watch_max_timeout,
             },
+            admin_listen: a.admin_listen.0,
         }
     }
 }

@@ -138,6 +138,11 @@ impl Error {
         &self.0.message
     }
 
+    /// The cloud's RequestId, when the cloud answered.
+    pub fn request_id(&self) -> Option<&str> {
+        self.0.request_id.as_deref()
+    }
+
     pub fn retry_after(&self) -> Option<Duration> {
         self.0.retry_after
     }

@@ -13,6 +13,7 @@ use sslvpn_gateway::{
     config::{CredentialSource, ServeArgs, ServeConfig},
     emulator::{self, Emulator, EmulatorArgs, EmulatorConfig},
     server,
+    telemetry::{self, LogArgs, TelemetryConfig},
 };
 use tokio::net::TcpListener;
 
@@ -21,6 +22,8 @@ use tokio::net::TcpListener;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: LogArgs,
 }
 
 #[derive(Subcommand)]
@@ -46,19 +49,25 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let telemetry = match telemetry::init(TelemetryConfig::from_env(&cli.log)) {
+        Ok(t) => t,
+        Err(err) => {
+            eprintln!("sslvpn-gateway: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Emulator(args) => run_emulator(args).await,
-        // The client has an exit code per outcome, not just FAILURE.
-        Command::Client(args) => return client::run(args).await,
+        Command::Client(args) => {
+            // The client has an exit code per outcome, not just FAILURE.
+            let code = client::run(args).await;
+            telemetry.shutdown().await;
+            return code;
+        }
     };
+    // After the server drained: the last calls' spans go out too.
+    telemetry.shutdown().await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

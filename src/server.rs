@@ -16,10 +16,12 @@ use tonic_health::ServingStatus;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::{
+    admin::{self, Readiness},
     cloud::{self, ChainConfig, CloudError, CredentialProvider, StaticCredentials, VpcClient},
     config::{CredentialSource, ServeConfig},
     pb::{self, ssl_vpn_service_server::SslVpnServiceServer},
     service::SslVpnGateway,
+    telemetry::RpcLayer,
     watch::WatchHub,
 };
 
@@ -44,6 +46,7 @@ pub enum ServeError {
 /// A running server: its address, and the way to stop it.
 pub struct ServerHandle {
     addr: SocketAddr,
+    admin_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), ServeError>>,
 }
@@ -52,6 +55,11 @@ impl ServerHandle {
     /// The address the listener is bound to (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The admin listener's address, when there is one.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
     }
 
     /// Starts the graceful shutdown without waiting for it.
@@ -110,6 +118,25 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
     })?;
     let shutdown = CancellationToken::new();
 
+    // The admin listener comes first, so orchestrators see "alive, not yet
+    // ready" while the credentials resolve. It stops after the gRPC server
+    // (or at once if start-up fails: the drop guard).
+    let readiness = Readiness::new(shutdown.clone());
+    let admin_stop = CancellationToken::new();
+    let admin_guard = admin_stop.clone().drop_guard();
+    let admin = match config.admin_listen {
+        Some(admin_addr) => Some(
+            admin::spawn(admin_addr, readiness.clone(), admin_stop.clone())
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: admin_addr,
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let admin_addr = admin.as_ref().map(|a| a.addr);
+
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<SslVpnServiceServer<SslVpnGateway>>()
@@ -132,8 +159,9 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
     let router = Server::builder()
         .timeout(config.request_timeout)
         .concurrency_limit_per_connection(config.concurrency_per_connection)
+        // Outermost: the span and the metrics include the wait for a slot.
+        .layer(RpcLayer)
         .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
-        .trace_fn(server_span)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
@@ -169,9 +197,21 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
             }
         }
     });
+    // The admin listener stops once the gRPC server has stopped.
+    let task = tokio::spawn(async move {
+        let served = task.await;
+        admin_stop.cancel();
+        if let Some(admin) = admin {
+            let _ = admin.task.await;
+        }
+        served?
+    });
+    admin_guard.disarm();
+    readiness.set_serving();
 
     Ok(ServerHandle {
         addr,
+        admin_addr,
         shutdown,
         task,
     })
@@ -183,16 +223,4 @@ fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         // So clients can decode ErrorInfo, BadRequest and RetryInfo details.
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-}
-
-/// One span per RPC, named after the fully-qualified method (OTel semconv 1.42).
-fn server_span(req: &http::Request<()>) -> tracing::Span {
-    let method = req.uri().path().trim_start_matches('/');
-    tracing::info_span!(
-        "rpc",
-        otel.name = %method,
-        otel.kind = "server",
-        rpc.system.name = "grpc",
-        rpc.method = %method,
-    )
 }

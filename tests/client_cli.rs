@@ -318,6 +318,7 @@ async fn serve_emulator_prints_its_port_and_takes_the_emulator_variables() {
     let mut serve = procs::command();
     serve
         .args(["serve", "--emulator", "--listen", "127.0.0.1:0"])
+        .args(["--admin-listen", "off"])
         .args(["--poll-min-interval", "50ms"])
         .env("SSLVPN_EMULATOR_ACCEPT_LAG", "100ms")
         .env("SSLVPN_EMULATOR_APPLY_TIME", "300ms")

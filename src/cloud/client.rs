@@ -28,7 +28,10 @@ use super::{
     sign::{self, V1Input, V3Input},
     wire,
 };
-use crate::domain::{Changes, RegionId, SslVpnServer, VpnGateway};
+use crate::{
+    domain::{Changes, RegionId, SslVpnServer, VpnGateway},
+    metrics,
+};
 
 pub use super::retry::RetryPolicy;
 
@@ -442,6 +445,7 @@ impl VpcClient {
             "acs.request_id" = Empty,
             "error.type" = Empty,
         );
+        let started = Instant::now();
         let result = async {
             let endpoint = self.inner.endpoints.resolve(region)?;
             self.with_retries(action, region, &endpoint, &params, deadline)
@@ -449,6 +453,11 @@ impl VpcClient {
         }
         .instrument(span.clone())
         .await;
+        metrics::global().upstream_call(
+            action,
+            result.as_ref().map(|_| ()).map_err(CloudError::class),
+            started.elapsed(),
+        );
         if let Err(err) = &result {
             span.record("error.type", err.code());
             if let Some(id) = err.request_id() {
@@ -500,6 +509,7 @@ impl VpcClient {
             };
             match decision {
                 Decision::RetryAfter(wait) => {
+                    metrics::global().upstream_retries.inc([action]);
                     tracing::warn!(
                         action,
                         attempt,
@@ -591,7 +601,16 @@ impl VpcClient {
         endpoint: &Endpoint,
         params: &[(String, String)],
     ) -> Result<(T, String), CloudError> {
-        let credentials = self.inner.credentials.credentials().await?;
+        let credentials = self
+            .inner
+            .credentials
+            .credentials()
+            .await
+            .inspect_err(|_| {
+                metrics::global()
+                    .credential_refresh_failures
+                    .inc([self.inner.credentials.name()]);
+            })?;
         let date = sign::format_date(SystemTime::now());
         let nonce = sign::new_nonce();
         let (url, headers) = self.sign(action, endpoint, params, &credentials, &date, &nonce);
@@ -704,9 +723,9 @@ impl VpcClient {
         }
     }
 
-    /// The one place where outgoing request headers are assembled. W3C
-    /// `traceparent` injection belongs here once OpenTelemetry is wired in:
-    /// it is not signed, so it can be added after signing.
+    /// The one place where outgoing request headers are assembled. The W3C
+    /// `traceparent` of the current (HTTP client) span is added last: it is
+    /// not signed, so it can be added after signing.
     fn build_request_headers(
         &self,
         signed: Vec<(String, String)>,
@@ -736,6 +755,7 @@ impl VpcClient {
             }
             headers.insert(header_name, header_value);
         }
+        crate::telemetry::propagation::inject_current(&mut headers);
         Ok(headers)
     }
 }

@@ -410,6 +410,11 @@ impl CredentialProvider for EcsRamRole {
                 // triple is still valid.
                 Err(err) => match cache.as_ref() {
                     Some(old) if old.expiration().is_some_and(|e| SystemTime::now() < e) => {
+                        // Counted here: the caller sees no error. A failure
+                        // that is returned is counted by the client.
+                        crate::metrics::global()
+                            .credential_refresh_failures
+                            .inc([self.name.as_str()]);
                         tracing::warn!(provider = %self.name, error = %err, "refreshing ECS RAM role credentials failed; using the current ones until they expire");
                         Ok(old.clone())
                     }

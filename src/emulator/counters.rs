@@ -34,7 +34,15 @@ pub struct Counters {
     pub server_polls: BTreeMap<String, u64>,
     /// Fault kind → times injected.
     pub faults_injected: BTreeMap<String, u64>,
+    /// The W3C `traceparent` headers of the latest requests (oldest first,
+    /// at most [`TRACEPARENTS_KEPT`]), so tests can check that callers
+    /// propagate their trace.
+    #[serde(default)]
+    pub traceparents: Vec<String>,
 }
+
+/// How many `traceparent` headers the counters keep.
+pub const TRACEPARENTS_KEPT: usize = 256;
 
 impl Counters {
     pub fn record(&mut self, action: &str, outcome: &str) {
@@ -74,6 +82,14 @@ impl Counters {
     /// Status polls of `gateway_id`.
     pub fn gateway_polls(&self, gateway_id: &str) -> u64 {
         self.gateway_polls.get(gateway_id).copied().unwrap_or(0)
+    }
+
+    /// Keeps a request's `traceparent`, dropping the oldest beyond the cap.
+    pub fn record_traceparent(&mut self, value: &str) {
+        if self.traceparents.len() >= TRACEPARENTS_KEPT {
+            self.traceparents.remove(0);
+        }
+        self.traceparents.push(value.to_owned());
     }
 
     pub(crate) fn bump(map: &mut BTreeMap<String, u64>, key: &str) {

@@ -96,6 +96,13 @@ fn is_form(headers: &HeaderMap) -> bool {
 pub(super) async fn handle(State(emu): State<Emulator>, req: Request) -> Response {
     let request_id = new_request_id();
     let (parts, body) = req.into_parts();
+    if let Some(traceparent) = parts
+        .headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        emu.lock().counters.record_traceparent(traceparent);
+    }
     let conn = parts
         .extensions
         .get::<ConnectInfo<ConnHandle>>()

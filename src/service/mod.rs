@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{
+    audit::ModifyAudit,
     cloud::VpcClient,
     error::{Class, Error},
     operation::Operation,
@@ -82,11 +83,14 @@ impl SslVpnService for SslVpnGateway {
         &self,
         request: Request<pb::ModifySslVpnServerRequest>,
     ) -> Result<Response<pb::ModifySslVpnServerResponse>, Status> {
+        let audit = ModifyAudit::begin(&request);
         let deadline = deadline(&request);
-        let modification = validate::modification(&convert::modify_input(request.get_ref()))
-            .map_err(Error::from)?;
-        let reply = self.modifier.modify(modification, deadline).await?;
-        Ok(Response::new(reply))
+        let result = match validate::modification(&convert::modify_input(request.get_ref())) {
+            Ok(modification) => self.modifier.modify(modification, deadline).await,
+            Err(violations) => Err(Error::from(violations)),
+        };
+        audit.finish(&result);
+        Ok(Response::new(result?))
     }
 
     async fn get_ssl_vpn_server_status(

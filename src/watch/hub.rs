@@ -30,6 +30,7 @@ use crate::{
     cloud::{PageRequest, ServerFilter, VpcClient},
     domain::{RegionId, SslVpnServer, VpnGateway},
     error::{Class, Error},
+    metrics,
 };
 
 /// How the pollers pace themselves.
@@ -92,6 +93,9 @@ struct Poller {
     cell: watch::Sender<Cell>,
     /// Watchers waiting for something to change: poll at the minimum.
     urgent: AtomicUsize,
+    /// The poller's own span: a trace root (it outlives the watch that
+    /// started it), linked to every watch call that joins it.
+    span: tracing::Span,
 }
 
 struct HubInner {
@@ -164,21 +168,26 @@ impl WatchHub {
         };
         let mut pollers = lock(&self.inner.pollers);
         if let Some(poller) = pollers.get(&key) {
+            poller.span.follows_from(tracing::Span::current());
             return Subscription::new(poller.clone());
         }
         let (cell, _) = watch::channel(None);
-        let poller = Arc::new(Poller {
-            cell,
-            urgent: AtomicUsize::new(0),
-        });
-        pollers.insert(key.clone(), poller.clone());
-        let subscription = Subscription::new(poller.clone());
         let span = tracing::info_span!(
+            parent: None,
             "poller",
+            otel.name = "poll gateway",
             otel.kind = "internal",
             cloud.region = %key.region,
             vpn_gateway_id = %key.gateway_id,
         );
+        span.follows_from(tracing::Span::current());
+        let poller = Arc::new(Poller {
+            cell,
+            urgent: AtomicUsize::new(0),
+            span: span.clone(),
+        });
+        pollers.insert(key.clone(), poller.clone());
+        let subscription = Subscription::new(poller.clone());
         tokio::spawn(run_poller(self.inner.clone(), key, poller).instrument(span));
         subscription
     }
@@ -217,6 +226,11 @@ impl Subscription {
         self.rx.borrow_and_update().clone()
     }
 
+    /// The span of the poller this watcher reads, to link to.
+    pub fn poller_span(&self) -> &tracing::Span {
+        &self.poller.span
+    }
+
     /// Waits for an observation newer than the last one seen. `false` when
     /// the poller has gone (shutdown).
     pub async fn changed(&mut self) -> bool {
@@ -239,11 +253,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 async fn run_poller(hub: Arc<HubInner>, key: PollerKey, poller: Arc<Poller>) {
     let config = &hub.config;
     let mut interval = config.min_interval;
+    let _active = metrics::ActiveGuard::new(&metrics::global().watch_pollers);
+    let mut status_gauge = metrics::GatewayStatusGauge::default();
     loop {
         let started = Instant::now();
         hub.poll_rounds.fetch_add(1, Ordering::Relaxed);
         match poll_once(&hub, &key).await {
             Ok(snapshot) => {
+                status_gauge.observe(&snapshot.gateway.status);
                 let busy = snapshot.gateway.status() != crate::domain::GatewayStatus::Active;
                 let changed = poller.cell.send_if_modified(|cell| {
                     let same = matches!(

@@ -18,7 +18,7 @@ use super::{
     hub::{Observation, Subscription},
     phase::{Phase, Tracker, Verdict},
 };
-use crate::{domain::SslVpnServer, operation::Operation, pb, service::convert};
+use crate::{domain::SslVpnServer, metrics, operation::Operation, pb, service::convert};
 
 /// Messages buffered per stream before the producer waits for the reader.
 const STREAM_BUFFER: usize = 4;
@@ -41,12 +41,15 @@ pub fn spawn(
     shutdown: CancellationToken,
 ) -> WatchReceiver {
     let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+    // A child of the watch call; linked to the shared poller it reads.
     let span = tracing::info_span!(
         "watch",
+        otel.name = "watch stream",
         otel.kind = "producer",
         ssl_vpn_server_id = %spec.ssl_vpn_server_id,
         follow = spec.follow,
     );
+    span.follows_from(subscription.poller_span());
     tokio::spawn(produce(spec, subscription, tx, shutdown).instrument(span));
     ReceiverStream::new(rx)
 }
@@ -69,6 +72,8 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
     let mut last_server: Option<SslVpnServer> = None;
     let mut last_gateway: Option<pb::GatewayState> = None;
     let mut completed = false;
+    let _active = metrics::ActiveGuard::new(&metrics::global().watch_streams);
+    let mut last_phase: Option<Phase> = None;
 
     loop {
         if let Some(observation) = sub.latest() {
@@ -81,6 +86,10 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
                 started_wall,
             );
             sub.set_urgent(matches!(verdict.phase, Phase::Pending | Phase::Applying));
+            if last_phase.replace(verdict.phase) != Some(verdict.phase) {
+                // One span event per phase the caller sees change.
+                tracing::debug!(phase = ?verdict.phase, "watch phase changed");
+            }
             if differs(last_sent.as_ref(), &message) {
                 if let Step::Stop = send(&tx, &shutdown, Ok(message.clone())).await {
                     return;
@@ -89,6 +98,7 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
             }
             if verdict.phase.is_terminal() && !completed {
                 tracing::info!(phase = ?verdict.phase, "watch complete");
+                record_completion(spec.operation.as_ref(), verdict.phase);
                 if !spec.follow || verdict.phase == Phase::Failed {
                     return;
                 }
@@ -127,6 +137,21 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
             }
         }
     }
+}
+
+/// Feeds `sslvpn_modification_completion_seconds`: the time from the
+/// operation's acceptance to the first observation of its end, once per
+/// operation however many streams watch it.
+fn record_completion(operation: Option<&Operation>, phase: Phase) {
+    let Some(op) = operation else { return };
+    let phase = match phase {
+        Phase::Succeeded => "succeeded",
+        Phase::Failed => "failed",
+        // The watcher gave up, not the change.
+        Phase::TimedOut | Phase::Pending | Phase::Applying => return,
+    };
+    let key = format!("{}/{}", op.client_token, op.accepted_at_ms);
+    metrics::global().modification_completed(&key, phase, elapsed_since(op.accepted_at()));
 }
 
 /// Sends one message, giving up when the client leaves or the server stops.

@@ -83,6 +83,9 @@ impl Replica {
             "200ms",
             "--shutdown-grace",
             "3s",
+            // Replicas on one host would fight over the default admin port.
+            "--admin-listen",
+            "off",
         ])
         .env("ALIBABA_CLOUD_ACCESS_KEY_ID", key_id)
         .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", secret)

@@ -42,7 +42,7 @@ target_dir=${CARGO_TARGET_DIR:-target}
 # Small emulator timings so a change completes in about a second.
 SSLVPN_EMULATOR_ACCEPT_LAG=200ms SSLVPN_EMULATOR_APPLY_TIME=500ms SSLVPN_EMULATOR_QUIET_PERIOD=0s \
     "$target_dir/debug/sslvpn-gateway" serve --emulator --listen 127.0.0.1:0 \
-    --poll-min-interval 100ms >"$work/gateway.log" 2>&1 &
+    --poll-min-interval 100ms --admin-listen off >"$work/gateway.log" 2>&1 &
 pid=$!
 
 addr=""

@@ -1,0 +1,231 @@
+//! The audit trail: one record per ModifySslVpnServer call, whatever its
+//! end (success, refusal, failure, or the caller leaving), and the
+//! `sslvpn_modifications_total` count that goes with it.
+//!
+//! Operators ask "who changed what on which server, and did it happen";
+//! the record answers with the caller, the region and server, every field
+//! the caller set with its new value, the client token, the cloud's
+//! RequestId, the outcome and the duration. It is a `tracing` event with the
+//! target `audit` (level INFO), so it goes wherever the logs go, as one JSON
+//! object with `--log-format json`, and can be routed or silenced on its
+//! own (`--log-level info,audit=off`). It never holds a credential: the
+//! request's fields are configuration values, not secrets.
+//!
+//! The caller is whatever identity the authentication layer put in the
+//! request's extensions as a [`CallerIdentity`]; without one, `anonymous`.
+
+use std::{fmt::Write as _, time::Instant};
+
+use tonic::Request;
+
+use crate::{
+    error::{Class, Error},
+    metrics, pb,
+};
+
+/// The authenticated caller, as the authentication layer names it. Insert
+/// it into the request's extensions and every audit record names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallerIdentity(pub String);
+
+/// An audit record being written: `finish` completes it; dropped
+/// unfinished (the caller cancelled), it is written as `cancelled`.
+pub struct ModifyAudit {
+    caller: String,
+    peer: String,
+    region_id: String,
+    ssl_vpn_server_id: String,
+    fields: Vec<&'static str>,
+    changes: String,
+    client_token: String,
+    started: Instant,
+    /// The call's span, entered to write the record: a record written on
+    /// cancellation (from a drop, outside the span) still carries its ids.
+    span: tracing::Span,
+    done: bool,
+}
+
+impl ModifyAudit {
+    /// Notes what the caller asked for, before anything is checked.
+    pub fn begin(request: &Request<pb::ModifySslVpnServerRequest>) -> Self {
+        let caller = request
+            .extensions()
+            .get::<CallerIdentity>()
+            .map_or_else(|| "anonymous".to_owned(), |c| c.0.clone());
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let req = request.get_ref();
+        let (fields, changes) = requested_changes(req);
+        Self {
+            caller,
+            peer,
+            region_id: req.region_id.clone(),
+            ssl_vpn_server_id: req.ssl_vpn_server_id.clone(),
+            fields,
+            changes,
+            client_token: req.client_token.clone(),
+            started: Instant::now(),
+            span: tracing::Span::current(),
+            done: false,
+        }
+    }
+
+    /// Writes the record for the call's result.
+    pub fn finish(mut self, result: &Result<pb::ModifySslVpnServerResponse, Error>) {
+        let (outcome, code, request_id, reason) = match result {
+            Ok(reply) => {
+                if !reply.client_token.is_empty() {
+                    // The token used, which the gateway generates when absent.
+                    self.client_token.clone_from(&reply.client_token);
+                }
+                let done = reply.operation.as_ref().is_some_and(|o| o.done);
+                let outcome = match (done, reply.request_id.is_empty()) {
+                    (false, _) => "accepted",
+                    (true, false) => "applied",
+                    (true, true) => "unchanged",
+                };
+                (outcome, "OK", reply.request_id.clone(), String::new())
+            }
+            Err(err) => (
+                error_outcome(err.class()),
+                crate::telemetry::rpc::code_name(i32::from(err.class().grpc_code())),
+                err.request_id().unwrap_or_default().to_owned(),
+                err.reason().to_owned(),
+            ),
+        };
+        self.write(outcome, code, &request_id, &reason);
+    }
+
+    fn write(&mut self, outcome: &'static str, code: &str, request_id: &str, reason: &str) {
+        self.done = true;
+        metrics::global().modifications.inc([outcome]);
+        let _entered = self.span.enter();
+        let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(
+            target: "audit",
+            action = "ModifySslVpnServer",
+            caller = %self.caller,
+            peer = %self.peer,
+            region_id = %self.region_id,
+            ssl_vpn_server_id = %self.ssl_vpn_server_id,
+            fields = %self.fields.join(","),
+            changes = %self.changes,
+            client_token = %self.client_token,
+            request_id,
+            outcome,
+            code,
+            reason,
+            duration_ms,
+            "modify {outcome}"
+        );
+    }
+}
+
+impl Drop for ModifyAudit {
+    fn drop(&mut self) {
+        if !self.done {
+            self.write("cancelled", "CANCELLED", "", "");
+        }
+    }
+}
+
+/// The `result` label of a refused or failed modify.
+fn error_outcome(class: Class) -> &'static str {
+    match class {
+        Class::InvalidArgument => "invalid",
+        Class::NotFound => "not_found",
+        Class::FailedPrecondition | Class::Aborted => "rejected",
+        Class::PermissionDenied
+        | Class::ResourceExhausted
+        | Class::Unavailable
+        | Class::DeadlineExceeded
+        | Class::Unimplemented
+        | Class::Internal
+        | Class::Unknown => "failed",
+    }
+}
+
+/// The fields the caller set, and a JSON object of their new values (as
+/// given: the record shows what was asked, valid or not).
+fn requested_changes(req: &pb::ModifySslVpnServerRequest) -> (Vec<&'static str>, String) {
+    let mut values: Vec<(&'static str, serde_json::Value)> = Vec::new();
+    let mut text = |name: &'static str, v: &Option<String>| {
+        if let Some(v) = v {
+            values.push((name, serde_json::Value::from(v.as_str())));
+        }
+    };
+    text("name", &req.name);
+    text("client_ip_pool", &req.client_ip_pool);
+    text("local_subnet", &req.local_subnet);
+    if req.proto != 0 {
+        let name = pb::Protocol::try_from(req.proto).map_or("INVALID", |p| p.as_str_name());
+        values.push(("proto", name.into()));
+    }
+    if req.cipher != 0 {
+        let name = pb::Cipher::try_from(req.cipher).map_or("INVALID", |c| c.as_str_name());
+        values.push(("cipher", name.into()));
+    }
+    if let Some(port) = req.port {
+        values.push(("port", port.into()));
+    }
+    if let Some(v) = req.compress {
+        values.push(("compress", v.into()));
+    }
+    if let Some(v) = req.enable_multi_factor_auth {
+        values.push(("enable_multi_factor_auth", v.into()));
+    }
+    let mut text = |name: &'static str, v: &Option<String>| {
+        if let Some(v) = v {
+            values.push((name, serde_json::Value::from(v.as_str())));
+        }
+    };
+    text("idaas_instance_id", &req.idaas_instance_id);
+    text("idaas_region_id", &req.idaas_region_id);
+    text("idaas_application_id", &req.idaas_application_id);
+
+    let fields = values.iter().map(|(k, _)| *k).collect();
+    let mut json = String::from("{");
+    for (i, (k, v)) in values.iter().enumerate() {
+        if i > 0 {
+            json.push(',');
+        }
+        let _ = write!(json, "\"{k}\":{v}");
+    }
+    json.push('}');
+    (fields, json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_fields_set_are_recorded_with_their_values() {
+        let req = pb::ModifySslVpnServerRequest {
+            region_id: "cn-hangzhou".into(),
+            ssl_vpn_server_id: "vss-1".into(),
+            port: Some(1195),
+            local_subnet: Some("10.0.0.0/24,\"x\"".into()),
+            proto: pb::Protocol::Udp as i32,
+            compress: Some(false),
+            ..Default::default()
+        };
+        let (fields, json) = requested_changes(&req);
+        assert_eq!(fields, ["local_subnet", "proto", "port", "compress"]);
+        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed["port"], 1195);
+        assert_eq!(parsed["local_subnet"], "10.0.0.0/24,\"x\"");
+        assert_eq!(parsed["proto"], "PROTOCOL_UDP");
+        assert_eq!(parsed["compress"], false);
+        assert!(parsed.get("name").is_none());
+    }
+
+    #[test]
+    fn nothing_set_is_an_empty_object() {
+        let (fields, json) = requested_changes(&pb::ModifySslVpnServerRequest::default());
+        assert!(fields.is_empty());
+        assert_eq!(json, "{}");
+    }
+}
