@@ -32,9 +32,11 @@ LABEL org.opencontainers.image.title="sslvpn-gateway" \
       org.opencontainers.image.description="gRPC gateway that changes Alibaba Cloud SSL-VPN servers and follows each change until it is done" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /out/sslvpn-gateway /usr/local/bin/sslvpn-gateway
-# Inside a container the listener must face the pod network, not loopback.
-ENV SSLVPN_LISTEN=0.0.0.0:50051
-EXPOSE 50051
+# Inside a container the listeners must face the container's network, not
+# loopback: gRPC, and the admin HTTP listener (/metrics, /healthz, /readyz).
+ENV SSLVPN_LISTEN=0.0.0.0:50051 \
+    SSLVPN_ADMIN_LISTEN=0.0.0.0:9464
+EXPOSE 50051 9464
 # distroless's "nonroot" user (65532); numeric, so runAsNonRoot can check it.
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/sslvpn-gateway"]

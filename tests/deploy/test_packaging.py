@@ -123,18 +123,25 @@ def test_termination_covers_the_prestop_wait_and_the_drain():
     assert pod["terminationGracePeriodSeconds"] > pre_stop + drain
 
 
-def test_probes_ask_the_grpc_health_service_on_the_serving_port():
-    _, gateway = container()
-    (port,) = [p["containerPort"] for p in gateway["ports"] if p["name"] == "grpc"]
-    listen = env(gateway)["SSLVPN_LISTEN"]["value"]
-    assert listen == f"0.0.0.0:{port}"
-    ready, live = gateway["readinessProbe"]["grpc"], gateway["livenessProbe"]["grpc"]
-    assert ready["port"] == port and live["port"] == port
-    # The name the server registers, which turns NOT_SERVING on shutdown.
-    proto = (ROOT / "proto" / "sslvpn" / "v1" / "sslvpn.proto").read_text()
-    package = re.search(r"^package (\S+);", proto, re.M).group(1)
-    service = re.search(r"^service (\w+)", proto, re.M).group(1)
-    assert ready["service"] == f"{package}.{service}"
+def test_probes_and_scraping_use_the_admin_listener():
+    pod, gateway = container()
+    ports = {p["name"]: p["containerPort"] for p in gateway["ports"]}
+    variables = env(gateway)
+    assert variables["SSLVPN_LISTEN"]["value"] == f"0.0.0.0:{ports['grpc']}"
+    # The admin listener must face the pod IP for the kubelet and Prometheus.
+    assert variables["SSLVPN_ADMIN_LISTEN"]["value"] == f"0.0.0.0:{ports['admin']}"
+    ready = gateway["readinessProbe"]["httpGet"]
+    live = gateway["livenessProbe"]["httpGet"]
+    assert (ready["path"], ready["port"]) == ("/readyz", "admin")
+    assert (live["path"], live["port"]) == ("/healthz", "admin")
+    annotations = resource("Deployment")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == str(ports["admin"])
+    assert annotations["prometheus.io/path"] == "/metrics"
+    # The paths are the ones the admin listener serves.
+    admin = (ROOT / "src" / "admin.rs").read_text()
+    for path in ("/readyz", "/healthz", "/metrics"):
+        assert f'"{path}"' in admin, path
 
 
 def test_the_pod_runs_as_the_images_non_root_user():
