@@ -12,7 +12,7 @@
 //! request's fields are configuration values, not secrets.
 //!
 //! The caller is whatever identity the authentication layer put in the
-//! request's extensions as a [`CallerIdentity`]; without one, `anonymous`.
+//! request's extensions as an [`crate::auth::Identity`]; without one, `anonymous`.
 
 use std::{fmt::Write as _, time::Instant};
 
@@ -22,11 +22,6 @@ use crate::{
     error::{Class, Error},
     metrics, pb,
 };
-
-/// The authenticated caller, as the authentication layer names it. Insert
-/// it into the request's extensions and every audit record names it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CallerIdentity(pub String);
 
 /// An audit record being written: `finish` completes it; dropped
 /// unfinished (the caller cancelled), it is written as `cancelled`.
@@ -50,8 +45,8 @@ impl ModifyAudit {
     pub fn begin(request: &Request<pb::ModifySslVpnServerRequest>) -> Self {
         let caller = request
             .extensions()
-            .get::<CallerIdentity>()
-            .map_or_else(|| "anonymous".to_owned(), |c| c.0.clone());
+            .get::<crate::auth::Identity>()
+            .map_or_else(|| "anonymous".to_owned(), |c| c.name().to_owned());
         let peer = request
             .remote_addr()
             .map(|a| a.to_string())
@@ -137,7 +132,8 @@ fn error_outcome(class: Class) -> &'static str {
         Class::InvalidArgument => "invalid",
         Class::NotFound => "not_found",
         Class::FailedPrecondition | Class::Aborted => "rejected",
-        Class::PermissionDenied
+        Class::Unauthenticated
+        | Class::PermissionDenied
         | Class::ResourceExhausted
         | Class::Unavailable
         | Class::DeadlineExceeded

@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 
 use crate::{
     cloud::{CloudConfig, Credentials, RetryPolicy, SignatureVersion},
+    security::{SecurityArgs, SecurityConfig},
     service::WatchLimits,
     watch::PollConfig,
 };
@@ -101,6 +102,10 @@ pub struct ServeArgs {
     /// `off` disables it.
     #[arg(long, env = "SSLVPN_ADMIN_LISTEN", default_value = "127.0.0.1:9464", value_parser = parse_admin_listen)]
     pub admin_listen: AdminListen,
+
+    /// TLS, authentication, policy and limits (see `security`).
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 /// `--admin-listen`: an address, or off.
@@ -167,6 +172,7 @@ pub struct ServeConfig {
     pub watch: WatchLimits,
     /// The admin HTTP listener (metrics, health, readiness); `None`: none.
     pub admin_listen: Option<SocketAddr>,
+    pub security: SecurityConfig,
 }
 
 impl Default for ServeConfig {
@@ -185,6 +191,7 @@ impl Default for ServeConfig {
             // Off unless asked for, so tests and embedders bind nothing
             // extra; the CLI's default turns it on.
             admin_listen: None,
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -224,6 +231,7 @@ impl From<ServeArgs> for ServeConfig {
                 max_timeout: a.watch_max_timeout,
             },
             admin_listen: a.admin_listen.0,
+            security: a.security.into(),
         }
     }
 }

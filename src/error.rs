@@ -26,9 +26,12 @@ pub const ERROR_DOMAIN: &str = "vpc.aliyuncs.com";
 pub enum Class {
     /// The request breaks a rule; fix it before retrying.
     InvalidArgument,
+    /// The caller brought no credentials, or wrong ones.
+    Unauthenticated,
     /// The server, gateway or region does not exist.
     NotFound,
-    /// The cloud refused the gateway's credentials for this resource.
+    /// The cloud refused the gateway's credentials for this resource, or
+    /// this service's policy refused the caller.
     PermissionDenied,
     /// The resource is not in a state that allows the change (busy, locked).
     FailedPrecondition,
@@ -53,6 +56,7 @@ impl Class {
     pub fn grpc_code(self) -> Code {
         match self {
             Class::InvalidArgument => Code::InvalidArgument,
+            Class::Unauthenticated => Code::Unauthenticated,
             Class::NotFound => Code::NotFound,
             Class::PermissionDenied => Code::PermissionDenied,
             Class::FailedPrecondition => Code::FailedPrecondition,

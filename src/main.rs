@@ -27,6 +27,8 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start-up: the size of the serve flags does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Run the gRPC gateway.
     Serve(ServeArgs),
@@ -80,6 +82,8 @@ async fn main() -> ExitCode {
 async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     let with_emulator = args.emulator;
     let mut config = ServeConfig::from(args);
+    // Refuse an exposed plaintext or anonymous listener before anything starts.
+    config.security.check(config.listen)?;
     // Kept alive for as long as the gateway serves.
     let _emulator = if with_emulator {
         let args = EmulatorEnv::try_parse_from(["sslvpn-gateway"])?.args;

@@ -6,10 +6,10 @@
 //! otherwise hold the server open forever), then the listener stops and
 //! in-flight calls drain, all within a bounded grace period.
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc};
 
 use tokio::{net::TcpListener, task::JoinHandle};
-use tokio_stream::wrappers::TcpListenerStream;
+use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
@@ -17,9 +17,11 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 
 use crate::{
     admin::{self, Readiness},
+    auth::Authenticated,
     cloud::{self, ChainConfig, CloudError, CredentialProvider, StaticCredentials, VpcClient},
     config::{CredentialSource, ServeConfig},
     pb::{self, ssl_vpn_service_server::SslVpnServiceServer},
+    security::{Security, SecurityError},
     service::SslVpnGateway,
     telemetry::RpcLayer,
     watch::WatchHub,
@@ -41,6 +43,8 @@ pub enum ServeError {
     Cloud(#[from] CloudError),
     #[error("the server task panicked or was cancelled: {0}")]
     Join(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Security(#[from] SecurityError),
 }
 
 /// A running server: its address, and the way to stop it.
@@ -49,6 +53,7 @@ pub struct ServerHandle {
     admin_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), ServeError>>,
+    security: Arc<Security>,
 }
 
 impl ServerHandle {
@@ -60,6 +65,12 @@ impl ServerHandle {
     /// The admin listener's address, when there is one.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
+    }
+
+    /// Re-reads certificates, tokens and policy (what SIGHUP does); on
+    /// error everything in force stays.
+    pub fn reload_security(&self) -> Result<(), SecurityError> {
+        self.security.reload()
     }
 
     /// Starts the graceful shutdown without waiting for it.
@@ -84,6 +95,9 @@ pub async fn run(
     config: ServeConfig,
     signal: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // Before binding: an exposed listener without TLS or authentication
+    // never accepts a single connection.
+    config.security.check(config.listen)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServeError::Bind {
@@ -103,6 +117,7 @@ pub async fn run_on(
     let handle = start(config, listener).await?;
     tracing::info!(addr = %handle.local_addr(), "serving sslvpn.v1.SslVpnService");
     let shutdown = handle.shutdown.clone();
+    crate::security::reload_on_sighup(handle.security.clone(), shutdown.clone());
     tokio::spawn(async move {
         signal.await;
         shutdown.cancel();
@@ -116,6 +131,8 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
         addr: config.listen,
         source,
     })?;
+    config.security.check(addr)?;
+    let security = Security::load(&config.security)?;
     let shutdown = CancellationToken::new();
 
     // The admin listener comes first, so orchestrators see "alive, not yet
@@ -151,16 +168,23 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
     };
     let client = VpcClient::new(config.cloud.clone(), credentials)?;
     let hub = WatchHub::new(client.clone(), config.poll.clone(), shutdown.child_token());
-    let gateway = SslVpnGateway::new(client, hub, config.watch.clone(), shutdown.child_token());
+    let gateway = SslVpnGateway::new(client, hub, config.watch.clone(), shutdown.child_token())
+        .with_security(security.clone());
     let service = SslVpnServiceServer::new(gateway)
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(4 * 1024 * 1024);
+    let service = Authenticated::new(service, security.clone());
 
+    let h2 = &config.security.http2;
     let router = Server::builder()
         .timeout(config.request_timeout)
         .concurrency_limit_per_connection(config.concurrency_per_connection)
         // Outermost: the span and the metrics include the wait for a slot.
         .layer(RpcLayer)
+        .max_concurrent_streams(h2.max_concurrent_streams)
+        .http2_max_header_list_size(h2.max_header_list_bytes)
+        .http2_keepalive_interval(Some(h2.keepalive_interval))
+        .http2_keepalive_timeout(Some(h2.keepalive_timeout))
         .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -169,21 +193,37 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
 
     let grace = config.shutdown_grace;
     let stop = shutdown.clone();
+    let tls = security.tls();
     let task = tokio::spawn(async move {
         let stopped = stop.clone();
-        let serve =
-            router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-                stopped.cancelled().await;
-                // Tell load balancers first; streams were cancelled through
-                // the child token at the same moment.
-                health
-                    .set_service_status("", ServingStatus::NotServing)
-                    .await;
-                health
-                    .set_not_serving::<SslVpnServiceServer<SslVpnGateway>>()
-                    .await;
-            });
-        tokio::pin!(serve);
+        let signal = async move {
+            stopped.cancelled().await;
+            // Tell load balancers first; streams were cancelled through
+            // the child token at the same moment.
+            health
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+            health
+                .set_not_serving::<SslVpnServiceServer<SslVpnGateway>>()
+                .await;
+        };
+        type Serving = Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
+        let mut serve: Serving = match tls {
+            None => Box::pin(router.serve_with_incoming_shutdown(
+                // serve_with_incoming ignores tonic's own nodelay setting:
+                // without it, Nagle holds small responses back.
+                TcpListenerStream::new(listener).map(|conn| {
+                    conn.inspect(|tcp| {
+                        let _ = tcp.set_nodelay(true);
+                    })
+                }),
+                signal,
+            )),
+            Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
+                crate::tls::incoming(listener, tls, stop.clone()),
+                signal,
+            )),
+        };
         tokio::select! {
             result = &mut serve => return result.map_err(ServeError::from),
             () = stop.cancelled() => {}
@@ -214,6 +254,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
         admin_addr,
         shutdown,
         task,
+        security,
     })
 }
 

@@ -8,7 +8,12 @@
 pub mod convert;
 pub mod modify;
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use tokio::time::Instant;
 use tokio_stream::Stream;
@@ -17,10 +22,14 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     audit::ModifyAudit,
+    auth::Identity,
     cloud::VpcClient,
     error::{Class, Error},
+    limits::{Limits, StreamPermit},
     operation::Operation,
     pb::{self, ssl_vpn_service_server::SslVpnService},
+    policy::Rpc,
+    security::Security,
     validate::{self, Violations},
     watch::{
         WatchHub,
@@ -55,6 +64,8 @@ pub struct SslVpnGateway {
     limits: WatchLimits,
     /// Cancelled when the process shuts down: open streams end with UNAVAILABLE.
     shutdown: CancellationToken,
+    /// Authorization and limits (authentication happened in the transport).
+    security: Arc<Security>,
 }
 
 impl SslVpnGateway {
@@ -70,8 +81,25 @@ impl SslVpnGateway {
             hub,
             limits,
             shutdown,
+            security: Security::disabled(),
         }
     }
+
+    /// Applies the policy and limits of `security`.
+    pub fn with_security(mut self, security: Arc<Security>) -> Self {
+        self.security = security;
+        self
+    }
+}
+
+/// The caller the transport authenticated (anonymous when it did not run,
+/// which the policy then refuses if authentication is configured).
+fn caller<T>(request: &Request<T>) -> Identity {
+    request
+        .extensions()
+        .get::<Identity>()
+        .cloned()
+        .unwrap_or_else(Identity::anonymous)
 }
 
 type WatchStream =
@@ -85,10 +113,29 @@ impl SslVpnService for SslVpnGateway {
     ) -> Result<Response<pb::ModifySslVpnServerResponse>, Status> {
         let audit = ModifyAudit::begin(&request);
         let deadline = deadline(&request);
-        let result = match validate::modification(&convert::modify_input(request.get_ref())) {
-            Ok(modification) => self.modifier.modify(modification, deadline).await,
-            Err(violations) => Err(Error::from(violations)),
-        };
+        let caller = caller(&request);
+        let result = async {
+            let modification = validate::modification(&convert::modify_input(request.get_ref()))
+                .map_err(Error::from)?;
+            let rpc = Rpc::ModifySslVpnServer;
+            let (region, server_id) = (
+                modification.region_id.clone(),
+                modification.ssl_vpn_server_id.clone(),
+            );
+            self.security.authorize(&caller, rpc, &region, &server_id)?;
+            self.modifier
+                .modify_checked(modification, deadline, |server| {
+                    self.security.authorize_gateway(
+                        &caller,
+                        rpc,
+                        &region,
+                        &server_id,
+                        &server.vpn_gateway_id,
+                    )
+                })
+                .await
+        }
+        .await;
         audit.finish(&result);
         Ok(Response::new(result?))
     }
@@ -98,10 +145,20 @@ impl SslVpnService for SslVpnGateway {
         request: Request<pb::GetSslVpnServerStatusRequest>,
     ) -> Result<Response<pb::GetSslVpnServerStatusResponse>, Status> {
         let deadline = deadline(&request);
+        let caller = caller(&request);
         let req = request.get_ref();
+        let rpc = Rpc::GetSslVpnServerStatus;
         let (region, server_id) =
             validate::server_ref(&req.region_id, &req.ssl_vpn_server_id).map_err(Error::from)?;
+        self.security.authorize(&caller, rpc, &region, &server_id)?;
         let server = read_server(&self.cloud, &region, &server_id, deadline).await?;
+        self.security.authorize_gateway(
+            &caller,
+            rpc,
+            &region,
+            &server_id,
+            &server.vpn_gateway_id,
+        )?;
         self.hub
             .remember_gateway(&region, &server_id, &server.vpn_gateway_id);
         let gateway = self
@@ -125,9 +182,12 @@ impl SslVpnService for SslVpnGateway {
         request: Request<pb::WatchSslVpnServerRequest>,
     ) -> Result<Response<Self::WatchSslVpnServerStream>, Status> {
         let deadline = deadline(&request);
+        let caller = caller(&request);
         let req = request.into_inner();
+        let rpc = Rpc::WatchSslVpnServer;
         let (region, server_id) =
             validate::server_ref(&req.region_id, &req.ssl_vpn_server_id).map_err(Error::from)?;
+        self.security.authorize(&caller, rpc, &region, &server_id)?;
         let operation = match req.operation_id.as_str() {
             "" => None,
             id => Some(Operation::decode(id).map_err(|v| Error::from(Violations::from(v)))?),
@@ -152,10 +212,18 @@ impl SslVpnService for SslVpnGateway {
                 server.vpn_gateway_id
             }
         };
+        // The gateway whose poller the stream reads is the one authorized.
+        self.security
+            .authorize_gateway(&caller, rpc, &region, &server_id, &gateway_id)?;
         let timeout = convert::std_duration(req.timeout.as_ref())
             .unwrap_or(self.limits.default_timeout)
             .min(self.limits.max_timeout);
-        let subscription = self.hub.subscribe(&region, &gateway_id);
+        let limits = self.security.limits();
+        let permit = limits.open_stream(&caller)?;
+        let subscription = self
+            .hub
+            .try_subscribe(&region, &gateway_id, limits.config().max_pollers)
+            .ok_or_else(Limits::pollers_exhausted)?;
         let stream = watch_stream::spawn(
             WatchSpec {
                 ssl_vpn_server_id: server_id,
@@ -166,7 +234,25 @@ impl SslVpnService for SslVpnGateway {
             subscription,
             self.shutdown.child_token(),
         );
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(Box::pin(Permitted {
+            inner: stream,
+            _permit: permit,
+        })))
+    }
+}
+
+/// A watch stream holding its share of the stream limits until tonic drops
+/// it (the stream ended or the client left).
+struct Permitted<S> {
+    inner: S,
+    _permit: StreamPermit,
+}
+
+impl<S: Stream + Unpin> Stream for Permitted<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx)
     }
 }
 

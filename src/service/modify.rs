@@ -71,11 +71,23 @@ impl Modifier {
         m: Modification,
         deadline: Option<Instant>,
     ) -> Result<pb::ModifySslVpnServerResponse, Error> {
+        self.modify_checked(m, deadline, |_| Ok(())).await
+    }
+
+    /// `modify`, with `authorize` consulted once the server (and so its
+    /// gateway) is known, before anything else is read or sent.
+    pub async fn modify_checked(
+        &self,
+        m: Modification,
+        deadline: Option<Instant>,
+        authorize: impl FnOnce(&SslVpnServer) -> Result<(), Error>,
+    ) -> Result<pb::ModifySslVpnServerResponse, Error> {
         let client_token = m
             .client_token
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let server = read_server(&self.cloud, &m.region_id, &m.ssl_vpn_server_id, deadline).await?;
+        authorize(&server)?;
         let key: GatewayKey = (m.region_id.clone(), server.vpn_gateway_id.clone());
 
         if let Some(replay) = self.replay(&key, &m, &client_token) {

@@ -172,6 +172,8 @@ impl RpcCall {
             server.port = authority.as_ref().and_then(|a| a.port_u16()).map(i64::from),
             network.peer.address = peer_address,
             network.peer.port = peer_port,
+            // The authenticated caller, recorded by the auth layer.
+            enduser.id = Empty,
         );
         // Before the span is first entered, or the parent cannot change.
         let _ = span.set_parent(super::propagation::extract(req.headers()));

@@ -167,6 +167,34 @@ impl WatchHub {
             gateway_id: gateway_id.to_owned(),
         };
         let mut pollers = lock(&self.inner.pollers);
+        self.join_or_start(&mut pollers, key)
+    }
+
+    /// Like `subscribe`, but `None` instead of starting a poller when
+    /// `max_pollers` already run (joining a running one is always fine).
+    pub fn try_subscribe(
+        &self,
+        region: &RegionId,
+        gateway_id: &str,
+        max_pollers: usize,
+    ) -> Option<Subscription> {
+        let key = PollerKey {
+            region: region.clone(),
+            gateway_id: gateway_id.to_owned(),
+        };
+        // Checked under the map's lock, so concurrent starts cannot overshoot.
+        let mut pollers = lock(&self.inner.pollers);
+        if !pollers.contains_key(&key) && pollers.len() >= max_pollers {
+            return None;
+        }
+        Some(self.join_or_start(&mut pollers, key))
+    }
+
+    fn join_or_start(
+        &self,
+        pollers: &mut HashMap<PollerKey, Arc<Poller>>,
+        key: PollerKey,
+    ) -> Subscription {
         if let Some(poller) = pollers.get(&key) {
             poller.span.follows_from(tracing::Span::current());
             return Subscription::new(poller.clone());

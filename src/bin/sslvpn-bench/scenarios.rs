@@ -132,13 +132,21 @@ pub async fn instant_emulator(gateways: usize) -> Result<EmulatorHandle, String>
 }
 
 /// Flags that keep the gateway's own limits out of the measurement.
-const UNLIMITED: [&str; 6] = [
+const UNLIMITED: [&str; 14] = [
     "--concurrency-limit",
     "100000",
     "--concurrency-per-connection",
     "100000",
     "--upstream-max-attempts",
     "1",
+    "--max-streams",
+    "100000",
+    "--max-pollers",
+    "10000",
+    "--http2-max-concurrent-streams",
+    "10000",
+    "--admin-listen",
+    "off",
 ];
 
 async fn channels(addr: std::net::SocketAddr, n: usize) -> Result<Vec<Channel>, String> {
@@ -654,7 +662,8 @@ pub async fn startup(size: &Size) -> Result<Value, String> {
     let mut baseline = load::Stats::new();
     let mut rss = Vec::new();
     for _ in 0..size.startups {
-        let (gateway, took) = GatewayProcess::start(&emu.base_url(), &[]).await?;
+        let (gateway, took) =
+            GatewayProcess::start(&emu.base_url(), &["--admin-listen", "127.0.0.1:0"]).await?;
         let _ = serving
             .histogram
             .record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1));

@@ -1,0 +1,107 @@
+//! The transport half of security: a service wrapped around
+//! `SslVpnServiceServer` that authenticates every call, applies the
+//! caller's request rate, and hands the handlers a typed [`Identity`].
+//!
+//! It runs inside the call's span (tonic polls the returned future there),
+//! so the identity is recorded on the RPC span as `enduser.id` and the
+//! audit events nest under it. After a successful check the
+//! `authorization` header is removed: nothing further down can log a token.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use tonic::{
+    body::Body,
+    server::NamedService,
+    transport::server::{TcpConnectInfo, TlsConnectInfo},
+};
+use tower::Service;
+
+use crate::{policy::Rpc, security::Security};
+
+/// `S` behind authentication and the per-caller rate.
+#[derive(Clone)]
+pub struct Authenticated<S> {
+    inner: S,
+    security: Arc<Security>,
+}
+
+impl<S> Authenticated<S> {
+    pub fn new(inner: S, security: Arc<Security>) -> Self {
+        Self { inner, security }
+    }
+}
+
+impl<S: NamedService> NamedService for Authenticated<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl<S> Service<http::Request<Body>> for Authenticated<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
+        // The clone that was not polled ready stays behind (tower's rule).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let security = self.security.clone();
+        Box::pin(async move {
+            let rpc = Rpc::from_path(req.uri().path());
+            let tls = req
+                .extensions()
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .cloned();
+            let peer = tls
+                .as_ref()
+                .and_then(|t| t.get_ref().remote_addr())
+                .or_else(|| {
+                    req.extensions()
+                        .get::<TcpConnectInfo>()
+                        .and_then(TcpConnectInfo::remote_addr)
+                });
+            let certs = tls.as_ref().and_then(TlsConnectInfo::peer_certs);
+            let identity = match security.authenticate(
+                rpc,
+                req.headers(),
+                certs.as_deref().map(Vec::as_slice),
+                peer,
+            ) {
+                Ok(identity) => identity,
+                Err(err) => return Ok(tonic::Status::from(err).into_http()),
+            };
+            tracing::Span::current().record("enduser.id", identity.name());
+            if let Err(err) = security.limits().admit_call(&identity) {
+                tracing::info!(
+                    target: crate::security::AUDIT_TARGET,
+                    decision = "rate_limited",
+                    identity = %identity,
+                    rpc = rpc.map_or("unknown", Rpc::as_str),
+                    "call refused"
+                );
+                return Ok(tonic::Status::from(err).into_http());
+            }
+            req.headers_mut().remove(http::header::AUTHORIZATION);
+            req.extensions_mut().insert(identity);
+            inner.call(req).await
+        })
+    }
+}

@@ -1,0 +1,166 @@
+//! Who is calling: the caller's identity, proven by an mTLS client
+//! certificate or a bearer token, established once per call in the
+//! transport layer and handed to the handlers as a typed [`Identity`] in the
+//! request's extensions.
+//!
+//! Authentication sits in front of `sslvpn.v1.SslVpnService` only: health
+//! (probes, load balancers) and reflection (the public contract) stay open.
+//! Authorization needs the resource, so it happens in the handlers against
+//! the [`crate::policy`].
+
+pub mod cert;
+pub mod layer;
+pub mod tokens;
+
+use std::{fmt, sync::Arc};
+
+use http::HeaderMap;
+use tokio_rustls::rustls::pki_types::CertificateDer;
+
+pub use self::{layer::Authenticated, tokens::TokenStore};
+
+/// How a caller proved who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proof {
+    /// Authentication is not configured (loopback development only).
+    None,
+    /// A bearer token from the tokens file.
+    Token,
+    /// A client certificate the configured CA signed.
+    Certificate,
+}
+
+/// The caller of one RPC. The name is what the policy matches and what
+/// spans and the audit log show; it is never a secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Identity {
+    name: Arc<str>,
+    proof: Proof,
+}
+
+impl Identity {
+    /// The caller when authentication is off.
+    pub fn anonymous() -> Self {
+        Self {
+            name: Arc::from("anonymous"),
+            proof: Proof::None,
+        }
+    }
+
+    pub fn new(name: impl Into<Arc<str>>, proof: Proof) -> Self {
+        Self {
+            name: name.into(),
+            proof,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name as a shareable key (per-caller limits).
+    pub fn key(&self) -> Arc<str> {
+        self.name.clone()
+    }
+
+    pub fn proof(&self) -> Proof {
+        self.proof
+    }
+
+    pub fn is_authenticated(&self) -> bool {
+        self.proof != Proof::None
+    }
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Identity({:?} by {:?})", self.name, self.proof)
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// Why a caller was not authenticated. The texts go to the caller: they
+/// say what was missing or wrong, never what was presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("this service needs a bearer token or a client certificate")]
+    Missing,
+    #[error("the authorization header must be `Bearer <token>`")]
+    Malformed,
+    #[error("the bearer token is not valid")]
+    UnknownToken,
+    #[error("the client certificate names no identity (a SAN URI or DNS name)")]
+    NoCertificateIdentity,
+}
+
+impl AuthError {
+    /// Short, stable, for the audit log.
+    pub fn kind(self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing_credentials",
+            AuthError::Malformed => "malformed_authorization",
+            AuthError::UnknownToken => "unknown_token",
+            AuthError::NoCertificateIdentity => "certificate_without_identity",
+        }
+    }
+}
+
+/// Turns what a call presents into an identity.
+///
+/// Rules, in order: with no method configured every caller is anonymous;
+/// an `authorization` header, when tokens are configured, must hold a valid
+/// token and decides alone (a wrong token is refused even on a connection
+/// with a valid certificate); otherwise a verified client certificate
+/// names the caller; otherwise the call is refused.
+#[derive(Debug)]
+pub struct Authenticator {
+    tokens: Option<Arc<TokenStore>>,
+    certificates: bool,
+}
+
+impl Authenticator {
+    pub fn new(tokens: Option<Arc<TokenStore>>, certificates: bool) -> Self {
+        Self {
+            tokens,
+            certificates,
+        }
+    }
+
+    /// Whether any authentication method is configured.
+    pub fn enabled(&self) -> bool {
+        self.tokens.is_some() || self.certificates
+    }
+
+    pub fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer_certs: Option<&[CertificateDer<'_>]>,
+    ) -> Result<Identity, AuthError> {
+        if !self.enabled() {
+            return Ok(Identity::anonymous());
+        }
+        if let (Some(tokens), Some(value)) =
+            (&self.tokens, headers.get(http::header::AUTHORIZATION))
+        {
+            let token = tokens::bearer(value.as_bytes()).ok_or(AuthError::Malformed)?;
+            return tokens
+                .verify(token)
+                .map(|name| Identity::new(name, Proof::Token))
+                .ok_or(AuthError::UnknownToken);
+        }
+        if self.certificates
+            && let Some(leaf) = peer_certs.and_then(<[_]>::first)
+        {
+            // rustls has verified the chain against the client CA already.
+            return cert::identity(leaf)
+                .map(|name| Identity::new(name, Proof::Certificate))
+                .ok_or(AuthError::NoCertificateIdentity);
+        }
+        Err(AuthError::Missing)
+    }
+}

@@ -1,0 +1,307 @@
+//! Limits that keep one caller from starving the others, and the whole
+//! gateway from exhausting itself or its cloud account.
+//!
+//! Per caller (per authenticated identity): a token-bucket request rate,
+//! and a number of open watch streams. Globally: open watch streams and
+//! pollers (each poller costs two cloud calls per round, against the
+//! account's API quota). A refusal is `RESOURCE_EXHAUSTED` with RetryInfo.
+//! When authentication is off every caller is the same anonymous one, so
+//! per-caller limits do not apply (only loopback listening is allowed
+//! then); the global caps always do. Setting a per-caller limit to 0 turns
+//! it off.
+//!
+//! The HTTP/2 limits (streams per connection, header size, keep-alive) are
+//! applied by the transport (`server`); they live here with the others so
+//! one table configures them all.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::Instant,
+};
+
+use crate::{
+    auth::Identity,
+    error::{Class, Error},
+};
+
+/// Per-caller and global caps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LimitsConfig {
+    /// Sustained requests per second per caller (0: no limit).
+    pub rate_per_caller: f64,
+    /// Requests a caller may send at once after being idle.
+    pub burst_per_caller: u32,
+    /// Open watch streams per caller (0: no limit).
+    pub streams_per_caller: usize,
+    /// Open watch streams overall.
+    pub max_streams: usize,
+    /// Gateways polled at once overall.
+    pub max_pollers: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            rate_per_caller: 20.0,
+            burst_per_caller: 40,
+            streams_per_caller: 32,
+            max_streams: 1024,
+            max_pollers: 256,
+        }
+    }
+}
+
+/// HTTP/2 limits of the gRPC listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Http2Limits {
+    /// Concurrent streams (calls) per connection.
+    pub max_concurrent_streams: u32,
+    /// Largest header list (all metadata of one call), in bytes.
+    pub max_header_list_bytes: u32,
+    /// How often an idle connection is pinged.
+    pub keepalive_interval: Duration,
+    /// How long a ping may go unanswered before the connection is closed.
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for Http2Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 256,
+            max_header_list_bytes: 16 * 1024,
+            keepalive_interval: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+/// What to suggest to a caller refused for too many streams: streams end
+/// when changes complete, typically within a minute.
+const STREAMS_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Above this many tracked callers, idle buckets are dropped.
+const PRUNE_ABOVE: usize = 10_000;
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// The live counters.
+pub struct Limits {
+    config: LimitsConfig,
+    buckets: Mutex<HashMap<Arc<str>, Bucket>>,
+    streams: Arc<Mutex<HashMap<Arc<str>, usize>>>,
+    global_streams: Arc<Semaphore>,
+}
+
+impl std::fmt::Debug for Limits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limits")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Counters stay usable after a panic elsewhere.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Limits {
+    pub fn new(config: LimitsConfig) -> Self {
+        let global = config.max_streams.min(Semaphore::MAX_PERMITS);
+        Self {
+            config,
+            buckets: Mutex::new(HashMap::new()),
+            streams: Arc::new(Mutex::new(HashMap::new())),
+            global_streams: Arc::new(Semaphore::new(global)),
+        }
+    }
+
+    pub fn config(&self) -> &LimitsConfig {
+        &self.config
+    }
+
+    /// Takes one request from the caller's bucket.
+    pub fn admit_call(&self, caller: &Identity) -> Result<(), Error> {
+        let rate = self.config.rate_per_caller;
+        if !caller.is_authenticated() || rate <= 0.0 || !rate.is_finite() {
+            return Ok(());
+        }
+        let burst = f64::from(self.config.burst_per_caller.max(1));
+        let now = Instant::now();
+        let mut buckets = lock(&self.buckets);
+        if buckets.len() > PRUNE_ABOVE {
+            // A full bucket holds nothing worth remembering.
+            buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * rate < burst);
+        }
+        let bucket = buckets.entry(caller.key()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let refill = now.duration_since(bucket.at).as_secs_f64() * rate;
+        bucket.tokens = (bucket.tokens + refill).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate);
+        // Whole milliseconds, rounded up, so a caller that waits succeeds.
+        let wait = Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX) + 1);
+        Err(Error::new(
+            Class::ResourceExhausted,
+            "Throttling.User",
+            "too many requests from this caller; retry after the suggested delay",
+        )
+        .with_retry_after(wait))
+    }
+
+    /// Reserves one open watch stream for the caller; the stream holds the
+    /// permit until it ends.
+    pub fn open_stream(&self, caller: &Identity) -> Result<StreamPermit, Error> {
+        let exhausted = |reason: &str, message: &str| {
+            Error::new(Class::ResourceExhausted, reason, message)
+                .with_retry_after(STREAMS_RETRY_AFTER)
+        };
+        let per_caller = self.config.streams_per_caller;
+        let caller_slot = if caller.is_authenticated() && per_caller > 0 {
+            let mut streams = lock(&self.streams);
+            let open = streams.entry(caller.key()).or_insert(0);
+            if *open >= per_caller {
+                return Err(exhausted(
+                    "QuotaExceeded.StreamsPerCaller",
+                    "this caller has too many open watch streams; close one or retry later",
+                ));
+            }
+            *open += 1;
+            Some(CallerSlot {
+                key: caller.key(),
+                streams: self.streams.clone(),
+            })
+        } else {
+            None
+        };
+        // If this fails, `caller_slot` is dropped and gives its slot back.
+        let global = self
+            .global_streams
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| {
+                exhausted(
+                    "QuotaExceeded.Streams",
+                    "the gateway has too many open watch streams; retry later",
+                )
+            })?;
+        Ok(StreamPermit {
+            _global: global,
+            _caller: caller_slot,
+        })
+    }
+
+    /// The refusal when every poller slot is taken.
+    pub fn pollers_exhausted() -> Error {
+        Error::new(
+            Class::ResourceExhausted,
+            "QuotaExceeded.Pollers",
+            "the gateway is watching too many VPN gateways; retry later",
+        )
+        .with_retry_after(STREAMS_RETRY_AFTER)
+    }
+
+    /// Open streams of a caller (tests, diagnostics).
+    pub fn streams_of(&self, caller: &Identity) -> usize {
+        lock(&self.streams).get(caller.name()).copied().unwrap_or(0)
+    }
+}
+
+/// An open stream's share of the limits; released on drop.
+pub struct StreamPermit {
+    _global: OwnedSemaphorePermit,
+    _caller: Option<CallerSlot>,
+}
+
+struct CallerSlot {
+    key: Arc<str>,
+    streams: Arc<Mutex<HashMap<Arc<str>, usize>>>,
+}
+
+impl Drop for CallerSlot {
+    fn drop(&mut self) {
+        let mut streams = lock(&self.streams);
+        if let Some(open) = streams.get_mut(&self.key) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                streams.remove(&self.key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Proof;
+
+    fn alice() -> Identity {
+        Identity::new("alice", Proof::Token)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rate_trips_and_recovers() {
+        let limits = Limits::new(LimitsConfig {
+            rate_per_caller: 2.0,
+            burst_per_caller: 3,
+            ..LimitsConfig::default()
+        });
+        for _ in 0..3 {
+            limits.admit_call(&alice()).unwrap();
+        }
+        let refused = limits.admit_call(&alice()).unwrap_err();
+        assert_eq!(refused.class(), Class::ResourceExhausted);
+        let wait = refused.retry_after().unwrap();
+        assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(501));
+        // Another caller has its own bucket; anonymous callers have none.
+        limits
+            .admit_call(&Identity::new("bob", Proof::Token))
+            .unwrap();
+        for _ in 0..100 {
+            limits.admit_call(&Identity::anonymous()).unwrap();
+        }
+        tokio::time::advance(wait).await;
+        limits.admit_call(&alice()).unwrap();
+        assert!(limits.admit_call(&alice()).is_err());
+    }
+
+    #[test]
+    fn streams_per_caller_and_global() {
+        let limits = Limits::new(LimitsConfig {
+            streams_per_caller: 2,
+            max_streams: 3,
+            ..LimitsConfig::default()
+        });
+        let a1 = limits.open_stream(&alice()).unwrap();
+        let _a2 = limits.open_stream(&alice()).unwrap();
+        let err = limits.open_stream(&alice()).err().unwrap();
+        assert_eq!(err.reason(), "QuotaExceeded.StreamsPerCaller");
+        let _b1 = limits
+            .open_stream(&Identity::new("bob", Proof::Token))
+            .unwrap();
+        let err = limits
+            .open_stream(&Identity::new("carol", Proof::Token))
+            .err()
+            .unwrap();
+        assert_eq!(err.reason(), "QuotaExceeded.Streams");
+        // The refused carol left no slot behind.
+        assert_eq!(limits.streams_of(&Identity::new("carol", Proof::Token)), 0);
+        drop(a1);
+        assert_eq!(limits.streams_of(&alice()), 1);
+        let _a3 = limits.open_stream(&alice()).unwrap();
+    }
+}

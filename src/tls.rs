@@ -1,0 +1,266 @@
+//! TLS (and mTLS) on the gRPC listener, with certificates that reload
+//! without dropping a connection.
+//!
+//! tonic's own `ServerTlsConfig` is fixed when the server is built, so the
+//! listener does its own TLS: an accept loop hands each TCP connection to a
+//! `tokio_rustls::TlsAcceptor` made from the *current* `rustls::ServerConfig`
+//! and feeds finished handshakes to tonic as its incoming connections.
+//! Reloading (SIGHUP) builds a whole new `ServerConfig` from the files —
+//! certificate chain, key, client CA — and swaps it in only if every part
+//! loaded: new handshakes use it, established connections keep the session
+//! they negotiated, and a bad file leaves the old configuration serving.
+//! Everything uses the ring provider explicitly, as the rest of the project
+//! does, so no process-wide default provider is needed.
+//!
+//! Errors name files, never their contents: a key file is secret.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::{Semaphore, mpsc},
+};
+use tokio_rustls::{
+    TlsAcceptor,
+    rustls::{
+        self, RootCertStore, ServerConfig,
+        crypto::CryptoProvider,
+        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+        server::WebPkiClientVerifier,
+    },
+    server::TlsStream,
+};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+/// A handshake that takes longer is a slowloris, not a client.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Handshakes in progress at once; beyond it new connections are closed.
+const MAX_HANDSHAKES: usize = 256;
+
+/// The files TLS is configured from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The server's certificate chain (PEM, leaf first).
+    pub cert: PathBuf,
+    /// The server's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// CA certificates (PEM) client certificates must chain to: turns on
+    /// mTLS.
+    pub client_ca: Option<PathBuf>,
+    /// Let clients without a certificate complete the handshake (they
+    /// must then bring a bearer token).
+    pub client_cert_optional: bool,
+}
+
+/// Why TLS could not be configured.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read the {what} {path}: {source}")]
+    Read {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the {what} {path} holds no {expected} in PEM form")]
+    Missing {
+        what: &'static str,
+        path: String,
+        expected: &'static str,
+    },
+    #[error("the {what} {path} is not valid PEM")]
+    Pem { what: &'static str, path: String },
+    #[error("the client CA file {path} is not usable: {why}")]
+    ClientCa { path: String, why: String },
+    #[error("the TLS certificate and key are not usable together: {0}")]
+    Rustls(String),
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        what,
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Every certificate in a PEM file.
+fn certificates(what: &'static str, path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = read(what, path)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| TlsError::Pem {
+            what,
+            path: path.display().to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Missing {
+            what,
+            path: path.display().to_string(),
+            expected: "certificate",
+        });
+    }
+    Ok(certs)
+}
+
+fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let what = "TLS key file";
+    let pem = read(what, path)?;
+    // The PEM parser's own messages may quote a line of the file: map them
+    // to ours, which quote nothing.
+    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => TlsError::Missing {
+            what,
+            path: path.display().to_string(),
+            expected: "private key",
+        },
+        _ => TlsError::Pem {
+            what,
+            path: path.display().to_string(),
+        },
+    })
+}
+
+/// Builds a server configuration from the files, all or nothing.
+pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+    let provider = provider();
+    let chain = certificates("TLS certificate file", &files.cert)?;
+    let key = private_key(&files.key)?;
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let builder = match &files.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca_path) => {
+            let mut roots = RootCertStore::empty();
+            for ca in certificates("client CA file", ca_path)? {
+                roots.add(ca).map_err(|e| TlsError::ClientCa {
+                    path: ca_path.display().to_string(),
+                    why: e.to_string(),
+                })?;
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            let verifier = if files.client_cert_optional {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            let verifier = verifier.build().map_err(|e| TlsError::ClientCa {
+                path: ca_path.display().to_string(),
+                why: e.to_string(),
+            })?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    // Checks that the key belongs to the leaf certificate.
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    // gRPC is HTTP/2 only; clients insist on negotiating it.
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(config)
+}
+
+/// The TLS configuration in force, replaceable while serving.
+pub struct TlsReloader {
+    files: TlsFiles,
+    current: RwLock<Arc<ServerConfig>>,
+}
+
+impl std::fmt::Debug for TlsReloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsReloader")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TlsReloader {
+    pub fn load(files: TlsFiles) -> Result<Self, TlsError> {
+        let config = server_config(&files)?;
+        Ok(Self {
+            files,
+            current: RwLock::new(Arc::new(config)),
+        })
+    }
+
+    /// Re-reads the files; on any error the configuration in force stays.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        self.install(server_config(&self.files)?);
+        Ok(())
+    }
+
+    /// Puts a configuration built from these files in force.
+    pub fn install(&self, config: ServerConfig) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
+
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn files(&self) -> &TlsFiles {
+        &self.files
+    }
+}
+
+/// Finished TLS connections, for `serve_with_incoming_shutdown`.
+pub type TlsIncoming = ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>>;
+
+/// Accepts on `listener` and completes TLS handshakes concurrently (a slow
+/// client never delays the others), until `stop` or until tonic stops
+/// taking connections.
+pub fn incoming(
+    listener: TcpListener,
+    tls: Arc<TlsReloader>,
+    stop: CancellationToken,
+) -> TlsIncoming {
+    let (tx, rx) = mpsc::channel(64);
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    tokio::spawn(async move {
+        loop {
+            let (tcp, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        // Out of file descriptors and the like: pause, not spin.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = stop.cancelled() => break,
+                () = tx.closed() => break,
+            };
+            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "too many TLS handshakes in progress; connection closed");
+                continue;
+            };
+            let acceptor = TlsAcceptor::from(tls.current());
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                let _ = tcp.set_nodelay(true);
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => {
+                        let _ = tx.send(Ok(stream)).await;
+                    }
+                    Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
+}
