@@ -113,6 +113,29 @@ def test_credentials_come_from_the_secret():
         assert "value" not in variables[key], "never a literal credential"
 
 
+def test_the_exposed_listener_has_tls_and_authentication():
+    # Off loopback the gateway refuses to start without both (security.rs).
+    pod, gateway = container()
+    variables = env(gateway)
+    assert "SSLVPN_INSECURE" not in variables
+    assert {"SSLVPN_TLS_CERT", "SSLVPN_TLS_KEY"} <= set(variables)
+    assert {"SSLVPN_AUTH_TOKENS", "SSLVPN_TLS_CLIENT_CA"} & set(variables)
+
+
+def test_every_file_the_gateway_reads_is_a_key_of_a_mounted_secret():
+    pod, gateway = container()
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in gateway["volumeMounts"]}
+    for name in ("SSLVPN_TLS_CERT", "SSLVPN_TLS_KEY", "SSLVPN_AUTH_TOKENS", "SSLVPN_TLS_CLIENT_CA", "SSLVPN_POLICY"):
+        if name not in env(gateway):
+            continue
+        path = pathlib.PurePosixPath(env(gateway)[name]["value"])
+        volume = volumes[mounts[str(path.parent)]]
+        secret = resource("Secret", volume["secret"]["secretName"])
+        assert path.name in secret["stringData"], f"{name}: {path.name} not in the Secret"
+        assert all(m.get("readOnly") for m in gateway["volumeMounts"])
+
+
 def test_termination_covers_the_prestop_wait_and_the_drain():
     pod, gateway = container()
     variables = env(gateway)
