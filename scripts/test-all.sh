@@ -19,6 +19,9 @@ cargo clippy --all-targets --all-features --locked -- -D warnings
 step "buf lint (STANDARD)"
 buf lint
 
+step "buf breaking (against the contract as of the previous commit on main)"
+scripts/buf-breaking.sh
+
 step "promtool (tests/observability.rs pipes /metrics through 'promtool check metrics')"
 if ! command -v promtool >/dev/null 2>&1; then
   # Debian's prometheus package ships promtool; CI runs as root.
@@ -37,6 +40,12 @@ cargo test --locked
 
 step "the official Python SDK against the emulator"
 tests/python/run.sh
+
+step "a Python client generated from the contract, against a running gateway"
+tests/python_client/run.sh
+
+step "packaging: the Dockerfile and the Kubernetes manifests, statically"
+tests/deploy/run.sh
 
 step "load driver, smoke mode (asserts no timing)"
 cargo run --locked --quiet --features bench --bin sslvpn-bench -- smoke

@@ -4,11 +4,13 @@
 //!
 //! Data flows one way: transport (`server`) → `service` → `validate` /
 //! `domain` → `cloud`. The `emulator` plays the cloud over real HTTP for
-//! demos and tests and never calls into the service.
+//! demos and tests and never calls into the service; the `client` is the
+//! command-line client, which speaks only the public contract.
 
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod client;
 pub mod cloud;
 pub mod config;
 pub mod domain;

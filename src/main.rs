@@ -1,12 +1,14 @@
 //! The `sslvpn-gateway` command: a thin CLI over the library.
 //!
 //! `serve` runs the gateway (with `--emulator`, on the embedded VPC API
-//! emulator: no cloud account needed); `emulator` runs the emulator alone.
+//! emulator: no cloud account needed); `emulator` runs the emulator alone;
+//! `client` calls a running gateway.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sslvpn_gateway::{
+    client::{self, ClientArgs},
     cloud::Credentials,
     config::{CredentialSource, ServeArgs, ServeConfig},
     emulator::{self, Emulator, EmulatorArgs, EmulatorConfig},
@@ -32,6 +34,16 @@ enum Command {
     Serve(ServeArgs),
     /// Run the Alibaba Cloud VPC API emulator alone.
     Emulator(EmulatorArgs),
+    /// Call a running gateway: modify, status, watch.
+    Client(ClientArgs),
+}
+
+/// `serve --emulator` reads the emulator's settings (timings, fixtures,
+/// faults) from the same `SSLVPN_EMULATOR_*` variables as `emulator` does.
+#[derive(Parser)]
+struct EmulatorEnv {
+    #[command(flatten)]
+    args: EmulatorArgs,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -49,6 +61,12 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Emulator(args) => run_emulator(args).await,
+        Command::Client(args) => {
+            // The client has an exit code per outcome, not just FAILURE.
+            let code = client::run(args).await;
+            telemetry.shutdown().await;
+            return code;
+        }
     };
     // After the server drained: the last calls' spans go out too.
     telemetry.shutdown().await;
@@ -68,7 +86,8 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     config.security.check(config.listen)?;
     // Kept alive for as long as the gateway serves.
     let _emulator = if with_emulator {
-        let handle = emulator::spawn(EmulatorConfig::default()).await?;
+        let args = EmulatorEnv::try_parse_from(["sslvpn-gateway"])?.args;
+        let handle = emulator::spawn(EmulatorConfig::try_from(args)?).await?;
         println!("embedded VPC API emulator on {}", handle.base_url());
         print!("{}", handle.emulator().banner());
         config.cloud.endpoint = Some(handle.base_url());
@@ -80,11 +99,16 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     } else {
         None
     };
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    // The bound address, not the asked one: with port 0 the kernel picks,
+    // and scripts and tests read the port from this line.
     println!(
         "gateway listening on {} (gRPC, reflection, health)",
-        config.listen
+        listener.local_addr()?
     );
-    server::run(config, shutdown_signal()).await?;
+    server::run_on(config, listener, shutdown_signal()).await?;
     Ok(())
 }
 

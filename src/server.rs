@@ -104,6 +104,16 @@ pub async fn run(
             addr: config.listen,
             source,
         })?;
+    run_on(config, listener, signal).await
+}
+
+/// Serves on an already bound listener until `signal` resolves (the caller
+/// bound it, so it knows the port even when it asked for port 0).
+pub async fn run_on(
+    config: ServeConfig,
+    listener: TcpListener,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let handle = start(config, listener).await?;
     tracing::info!(addr = %handle.local_addr(), "serving sslvpn.v1.SslVpnService");
     let shutdown = handle.shutdown.clone();
