@@ -104,38 +104,77 @@ fn number(v: f64) -> String {
     }
 }
 
-/// A monotonically increasing count per label set.
-pub struct Counter<const N: usize> {
+/// One value per label set: what counters and gauges share.
+struct Family<V, const N: usize> {
     name: &'static str,
     help: &'static str,
+    /// `counter` or `gauge`, for the `# TYPE` line.
+    kind: &'static str,
     labels: [&'static str; N],
-    series: Mutex<BTreeMap<Labels<N>, u64>>,
+    series: Mutex<BTreeMap<Labels<N>, V>>,
 }
 
-impl<const N: usize> Counter<N> {
-    fn new(name: &'static str, help: &'static str, labels: [&'static str; N]) -> Self {
+impl<V: Copy + Default + std::fmt::Display, const N: usize> Family<V, N> {
+    fn new(
+        name: &'static str,
+        help: &'static str,
+        kind: &'static str,
+        labels: [&'static str; N],
+    ) -> Self {
         let series = Mutex::new(BTreeMap::new());
         if N == 0 {
-            // An unlabelled counter exists from the start, at zero.
-            lock(&series).insert(owned([""; N]), 0);
+            // An unlabelled series exists from the start, at zero.
+            lock(&series).insert(owned([""; N]), V::default());
         }
         Self {
             name,
             help,
+            kind,
             labels,
             series,
         }
     }
 
-    /// Makes a series visible (at zero) before its first event, so
-    /// dashboards and `rate()` see it from the start.
-    fn seed(self, values: &[[&str; N]]) -> Self {
-        {
-            let mut series = lock(&self.series);
-            for v in values {
-                series.entry(owned(*v)).or_insert(0);
-            }
+    /// Makes series visible (at zero) before their first event, so
+    /// dashboards and `rate()` see them from the start.
+    fn seed(&self, values: &[[&str; N]]) {
+        let mut series = lock(&self.series);
+        for v in values {
+            series.entry(owned(*v)).or_default();
         }
+    }
+
+    fn update(&self, labels: [&str; N], f: impl FnOnce(&mut V)) {
+        f(lock(&self.series).entry(owned(labels)).or_default());
+    }
+
+    fn get(&self, labels: [&str; N]) -> V {
+        lock(&self.series)
+            .get(&owned(labels))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    fn render(&self, out: &mut String) {
+        write_header(out, self.name, self.help, self.kind);
+        for (values, v) in lock(&self.series).iter() {
+            out.push_str(self.name);
+            write_labels(out, &self.labels, values, None);
+            let _ = writeln!(out, " {v}");
+        }
+    }
+}
+
+/// A monotonically increasing count per label set.
+pub struct Counter<const N: usize>(Family<u64, N>);
+
+impl<const N: usize> Counter<N> {
+    fn new(name: &'static str, help: &'static str, labels: [&'static str; N]) -> Self {
+        Self(Family::new(name, help, "counter", labels))
+    }
+
+    fn seed(self, values: &[[&str; N]]) -> Self {
+        self.0.seed(values);
         self
     }
 
@@ -144,75 +183,46 @@ impl<const N: usize> Counter<N> {
     }
 
     pub fn add(&self, labels: [&str; N], n: u64) {
-        *lock(&self.series).entry(owned(labels)).or_insert(0) += n;
+        self.0.update(labels, |v| *v += n);
     }
 
     /// The current value of one series (0 when it never moved).
     pub fn get(&self, labels: [&str; N]) -> u64 {
-        lock(&self.series).get(&owned(labels)).copied().unwrap_or(0)
+        self.0.get(labels)
     }
 
     fn render(&self, out: &mut String) {
-        write_header(out, self.name, self.help, "counter");
-        for (values, v) in lock(&self.series).iter() {
-            out.push_str(self.name);
-            write_labels(out, &self.labels, values, None);
-            let _ = writeln!(out, " {v}");
-        }
+        self.0.render(out);
     }
 }
 
 /// A value that goes up and down per label set.
-pub struct Gauge<const N: usize> {
-    name: &'static str,
-    help: &'static str,
-    labels: [&'static str; N],
-    series: Mutex<BTreeMap<Labels<N>, i64>>,
-}
+pub struct Gauge<const N: usize>(Family<i64, N>);
 
 impl<const N: usize> Gauge<N> {
     fn new(name: &'static str, help: &'static str, labels: [&'static str; N]) -> Self {
-        let series = Mutex::new(BTreeMap::new());
-        if N == 0 {
-            lock(&series).insert(owned([""; N]), 0);
-        }
-        Self {
-            name,
-            help,
-            labels,
-            series,
-        }
+        Self(Family::new(name, help, "gauge", labels))
     }
 
     fn seed(self, values: &[[&str; N]]) -> Self {
-        {
-            let mut series = lock(&self.series);
-            for v in values {
-                series.entry(owned(*v)).or_insert(0);
-            }
-        }
+        self.0.seed(values);
         self
     }
 
     pub fn add(&self, labels: [&str; N], delta: i64) {
-        *lock(&self.series).entry(owned(labels)).or_insert(0) += delta;
+        self.0.update(labels, |v| *v += delta);
     }
 
     pub fn set(&self, labels: [&str; N], value: i64) {
-        lock(&self.series).insert(owned(labels), value);
+        self.0.update(labels, |v| *v = value);
     }
 
     pub fn get(&self, labels: [&str; N]) -> i64 {
-        lock(&self.series).get(&owned(labels)).copied().unwrap_or(0)
+        self.0.get(labels)
     }
 
     fn render(&self, out: &mut String) {
-        write_header(out, self.name, self.help, "gauge");
-        for (values, v) in lock(&self.series).iter() {
-            out.push_str(self.name);
-            write_labels(out, &self.labels, values, None);
-            let _ = writeln!(out, " {v}");
-        }
+        self.0.render(out);
     }
 }
 
