@@ -35,8 +35,12 @@ step "promtool: scrape config, alert rules, dashboard queries"
 promtool check config deploy/prometheus/prometheus.yml
 python3 scripts/check-dashboards.py
 
+# With the bench feature, so the load driver below is built by this same
+# build (same features, same artifacts) instead of a second full tree.
 step "cargo test"
-cargo test --locked
+cargo test --locked --features bench
+SSLVPN_BIN="${CARGO_TARGET_DIR:-target}/debug/sslvpn-gateway"
+export SSLVPN_BIN
 
 step "the official Python SDK against the emulator"
 tests/python/run.sh
@@ -48,4 +52,4 @@ step "packaging: the Dockerfile and the Kubernetes manifests, statically"
 tests/deploy/run.sh
 
 step "load driver, smoke mode (asserts no timing)"
-cargo run --locked --quiet --features bench --bin sslvpn-bench -- smoke
+"${CARGO_TARGET_DIR:-target}/debug/sslvpn-bench" smoke

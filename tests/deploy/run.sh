@@ -15,8 +15,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/deploy/requirements.txt
 
-cargo build --quiet --bin sslvpn-gateway
-target_dir=${CARGO_TARGET_DIR:-target}
+# SSLVPN_BIN: a binary already built (scripts/test-all.sh passes the one its
+# test build made, rather than building the tree again without dev features).
+bin=${SSLVPN_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --quiet --bin sslvpn-gateway
+    bin=${CARGO_TARGET_DIR:-target}/debug/sslvpn-gateway
+fi
 
-SSLVPN_BIN="$target_dir/debug/sslvpn-gateway" PATH="$root/.venv/bin:$PATH" \
+SSLVPN_BIN="$bin" PATH="$root/.venv/bin:$PATH" \
     .venv/bin/python -m pytest -q -p no:cacheprovider tests/deploy "$@"

@@ -14,12 +14,17 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 
-cargo build --quiet --bin sslvpn-gateway
-target_dir=${CARGO_TARGET_DIR:-target}
+# SSLVPN_BIN: a binary already built (scripts/test-all.sh passes the one its
+# test build made, rather than building the tree again without dev features).
+bin=${SSLVPN_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --quiet --bin sslvpn-gateway
+    bin=${CARGO_TARGET_DIR:-target}/debug/sslvpn-gateway
+fi
 
 log=$(mktemp)
 # Small timings so the state machine finishes quickly; the tests read them.
-"$target_dir/debug/sslvpn-gateway" emulator --listen 127.0.0.1:0 \
+"$bin" emulator --listen 127.0.0.1:0 \
     --accept-lag 200ms --apply-time 400ms --quiet-period 0s >"$log" 2>&1 &
 pid=$!
 cleanup() {

@@ -36,12 +36,17 @@ mkdir -p "$work/stubs"
     --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
     sslvpn/v1/sslvpn.proto
 
-cargo build --quiet --bin sslvpn-gateway
-target_dir=${CARGO_TARGET_DIR:-target}
+# SSLVPN_BIN: a binary already built (scripts/test-all.sh passes the one its
+# test build made, rather than building the tree again without dev features).
+bin=${SSLVPN_BIN:-}
+if [ -z "$bin" ]; then
+    cargo build --quiet --bin sslvpn-gateway
+    bin=${CARGO_TARGET_DIR:-target}/debug/sslvpn-gateway
+fi
 
 # Small emulator timings so a change completes in about a second.
 SSLVPN_EMULATOR_ACCEPT_LAG=200ms SSLVPN_EMULATOR_APPLY_TIME=500ms SSLVPN_EMULATOR_QUIET_PERIOD=0s \
-    "$target_dir/debug/sslvpn-gateway" serve --emulator --listen 127.0.0.1:0 \
+    "$bin" serve --emulator --listen 127.0.0.1:0 \
     --poll-min-interval 100ms --admin-listen off >"$work/gateway.log" 2>&1 &
 pid=$!
 
