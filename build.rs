@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .extern_path(".google.rpc", "::tonic_types::pb")
+        .codec_path("crate::pb::SmallBufferCodec")
         .compile_fds(fds)?;
     // compile_fds prints no rerun-if-changed of its own.
     println!("cargo:rerun-if-changed=proto");

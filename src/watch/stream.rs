@@ -6,10 +6,14 @@
 //! on publishing, and when it resumes it reads the newest state. The task
 //! notices a departed client, the timeout and a shutdown even while blocked.
 
-use std::time::{Duration, SystemTime};
+use std::{
+    pin::Pin,
+    task::{Context, Poll},
+    time::{Duration, SystemTime},
+};
 
 use tokio::{sync::mpsc, time::Instant};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tracing::Instrument;
@@ -32,7 +36,23 @@ pub struct WatchSpec {
     pub timeout: Duration,
 }
 
-pub type WatchReceiver = ReceiverStream<Result<pb::WatchSslVpnServerResponse, Status>>;
+/// Messages travel boxed: tokio's channel allocates its slots 32 at a time
+/// whatever its bound, and an inline message (~700 bytes, a whole
+/// `SslVpnServer`) made that block most of an idle stream's memory.
+type Item = Result<Box<pb::WatchSslVpnServerResponse>, Status>;
+
+/// The caller's end of one stream.
+pub struct WatchReceiver(ReceiverStream<Item>);
+
+impl Stream for WatchReceiver {
+    type Item = Result<pb::WatchSslVpnServerResponse, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.0)
+            .poll_next(cx)
+            .map(|item| item.map(|r| r.map(|m| *m)))
+    }
+}
 
 /// Starts the producer of one stream.
 pub fn spawn(
@@ -51,10 +71,10 @@ pub fn spawn(
     );
     span.follows_from(subscription.poller_span());
     tokio::spawn(produce(spec, subscription, tx, shutdown).instrument(span));
-    ReceiverStream::new(rx)
+    WatchReceiver(ReceiverStream::new(rx))
 }
 
-type Tx = mpsc::Sender<Result<pb::WatchSslVpnServerResponse, Status>>;
+type Tx = mpsc::Sender<Item>;
 
 enum Step {
     Continue,
@@ -91,7 +111,7 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
                 tracing::debug!(phase = ?verdict.phase, "watch phase changed");
             }
             if differs(last_sent.as_ref(), &message) {
-                if let Step::Stop = send(&tx, &shutdown, Ok(message.clone())).await {
+                if let Step::Stop = send(&tx, &shutdown, Ok(Box::new(message.clone()))).await {
                     return;
                 }
                 last_sent = Some(message);
@@ -127,7 +147,7 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
                     elapsed: Some(convert::duration(elapsed_since(started_wall))),
                     pending_fields: last_sent.map(|m| m.pending_fields).unwrap_or_default(),
                 };
-                let _ = send(&tx, &shutdown, Ok(message)).await;
+                let _ = send(&tx, &shutdown, Ok(Box::new(message))).await;
                 return;
             }
             () = tx.closed() => return,
@@ -155,11 +175,7 @@ fn record_completion(operation: Option<&Operation>, phase: Phase) {
 }
 
 /// Sends one message, giving up when the client leaves or the server stops.
-async fn send(
-    tx: &Tx,
-    shutdown: &CancellationToken,
-    item: Result<pb::WatchSslVpnServerResponse, Status>,
-) -> Step {
+async fn send(tx: &Tx, shutdown: &CancellationToken, item: Item) -> Step {
     tokio::select! {
         sent = tx.send(item) => if sent.is_ok() { Step::Continue } else { Step::Stop },
         () = shutdown.cancelled() => Step::Stop,
