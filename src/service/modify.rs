@@ -55,6 +55,11 @@ pub struct Modifier {
     /// gateways, so never pruned).
     locks: Mutex<HashMap<GatewayKey, Arc<AsyncMutex<()>>>>,
     in_flight: Mutex<HashMap<GatewayKey, InFlight>>,
+    /// Each server's gateway, once read: a server never moves, so the next
+    /// change to it reads the server and its gateway in one round trip
+    /// instead of two. Bounded by the servers that exist (only successful
+    /// reads are remembered).
+    gateway_of: Mutex<HashMap<GatewayKey, String>>,
 }
 
 impl Modifier {
@@ -63,6 +68,7 @@ impl Modifier {
             cloud,
             locks: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
+            gateway_of: Mutex::new(HashMap::new()),
         }
     }
 
@@ -86,7 +92,10 @@ impl Modifier {
             .client_token
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let server = read_server(&self.cloud, &m.region_id, &m.ssl_vpn_server_id, deadline).await?;
+        let (server, gateway_read) = self.read_state(&m, deadline).await;
+        let server = server?;
+        // Before anything read about the gateway is looked at, so a refusal
+        // tells the caller nothing about it.
         authorize(&server)?;
         let key: GatewayKey = (m.region_id.clone(), server.vpn_gateway_id.clone());
 
@@ -104,10 +113,18 @@ impl Modifier {
             .with_metadata("vpnGatewayId", key.1.clone()));
         };
 
-        let gateway = self
-            .cloud
-            .describe_vpn_gateway(&m.region_id, &key.1, deadline)
-            .await?;
+        // Read before the lock on the fast path; that is as good as after
+        // it, since what this replica sent meanwhile is judged from
+        // `in_flight`, under the lock, and what others sent meets the
+        // cloud's own refusal either way.
+        let gateway = match gateway_read {
+            Some(read) => read?,
+            None => {
+                self.cloud
+                    .describe_vpn_gateway(&m.region_id, &key.1, deadline)
+                    .await?
+            }
+        };
         check_gateway(&gateway)?;
         self.check_in_flight(&key, &gateway, &server)?;
         check_merged(&m, &server, &gateway)?;
@@ -159,6 +176,44 @@ impl Modifier {
             );
         }
         Ok(reply)
+    }
+
+    /// The server, and its gateway too when the server was read before
+    /// (both at once); `None` for the gateway when it is still to be read.
+    async fn read_state(
+        &self,
+        m: &Modification,
+        deadline: Option<Instant>,
+    ) -> (
+        Result<SslVpnServer, Error>,
+        Option<Result<VpnGateway, Error>>,
+    ) {
+        let server_key: GatewayKey = (m.region_id.clone(), m.ssl_vpn_server_id.clone());
+        let known_gateway = lock(&self.gateway_of).get(&server_key).cloned();
+        let read = read_server(&self.cloud, &m.region_id, &m.ssl_vpn_server_id, deadline);
+        let (server, gateway) = match &known_gateway {
+            Some(gateway_id) => {
+                let (server, gateway) = tokio::join!(
+                    read,
+                    self.cloud
+                        .describe_vpn_gateway(&m.region_id, gateway_id, deadline)
+                );
+                (server, Some(gateway.map_err(Error::from)))
+            }
+            None => (read.await, None),
+        };
+        match &server {
+            Ok(s) if known_gateway.as_deref() == Some(s.vpn_gateway_id.as_str()) => {
+                (server, gateway)
+            }
+            Ok(s) => {
+                // First read (or, were a server ever to move, a stale entry:
+                // its gateway is read afresh).
+                lock(&self.gateway_of).insert(server_key, s.vpn_gateway_id.clone());
+                (server, None)
+            }
+            Err(_) => (server, None),
+        }
     }
 
     /// The same token and values as the change in flight: answer as before
