@@ -6,6 +6,7 @@
 //! an operation id carries everything a watch needs.
 
 pub mod convert;
+pub mod gateways;
 pub mod modify;
 
 use std::{
@@ -37,7 +38,10 @@ use crate::{
     },
 };
 
-use self::modify::{Modifier, read_server};
+use self::{
+    gateways::GatewayMemo,
+    modify::{Modifier, read_server},
+};
 
 /// Watch timeouts: the default when the caller sets none, and the cap.
 #[derive(Clone, Debug)]
@@ -60,6 +64,7 @@ impl Default for WatchLimits {
 pub struct SslVpnGateway {
     cloud: VpcClient,
     modifier: Arc<Modifier>,
+    gateways: Arc<GatewayMemo>,
     hub: WatchHub,
     limits: WatchLimits,
     /// Cancelled when the process shuts down: open streams end with UNAVAILABLE.
@@ -75,8 +80,10 @@ impl SslVpnGateway {
         limits: WatchLimits,
         shutdown: CancellationToken,
     ) -> Self {
+        let gateways = Arc::new(GatewayMemo::default());
         Self {
-            modifier: Arc::new(Modifier::new(cloud.clone())),
+            modifier: Arc::new(Modifier::new(cloud.clone(), gateways.clone())),
+            gateways,
             cloud,
             hub,
             limits,
@@ -159,8 +166,8 @@ impl SslVpnService for SslVpnGateway {
             &server_id,
             &server.vpn_gateway_id,
         )?;
-        self.hub
-            .remember_gateway(&region, &server_id, &server.vpn_gateway_id);
+        self.gateways
+            .remember(&region, &server_id, &server.vpn_gateway_id);
         let gateway = self
             .cloud
             .describe_vpn_gateway(&region, &server.vpn_gateway_id, deadline)
@@ -202,13 +209,13 @@ impl SslVpnService for SslVpnGateway {
             )
             .into());
         }
-        let gateway_id = match (&operation, self.hub.known_gateway(&region, &server_id)) {
+        let gateway_id = match (&operation, self.gateways.get(&region, &server_id)) {
             (Some(op), _) => op.vpn_gateway_id.clone(),
             (None, Some(known)) => known,
             (None, None) => {
                 let server = read_server(&self.cloud, &region, &server_id, deadline).await?;
-                self.hub
-                    .remember_gateway(&region, &server_id, &server.vpn_gateway_id);
+                self.gateways
+                    .remember(&region, &server_id, &server.vpn_gateway_id);
                 server.vpn_gateway_id
             }
         };

@@ -26,7 +26,7 @@ use crate::{
     error::{Class, Error},
     operation::{self, Operation},
     pb,
-    service::convert,
+    service::{convert, gateways::GatewayMemo},
     validate::{self, Violations},
 };
 
@@ -55,20 +55,16 @@ pub struct Modifier {
     /// gateways, so never pruned).
     locks: Mutex<HashMap<GatewayKey, Arc<AsyncMutex<()>>>>,
     in_flight: Mutex<HashMap<GatewayKey, InFlight>>,
-    /// Each server's gateway, once read: a server never moves, so the next
-    /// change to it reads the server and its gateway in one round trip
-    /// instead of two. Bounded by the servers that exist (only successful
-    /// reads are remembered).
-    gateway_of: Mutex<HashMap<GatewayKey, String>>,
+    gateways: Arc<GatewayMemo>,
 }
 
 impl Modifier {
-    pub fn new(cloud: VpcClient) -> Self {
+    pub fn new(cloud: VpcClient, gateways: Arc<GatewayMemo>) -> Self {
         Self {
             cloud,
             locks: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
-            gateway_of: Mutex::new(HashMap::new()),
+            gateways,
         }
     }
 
@@ -188,8 +184,7 @@ impl Modifier {
         Result<SslVpnServer, Error>,
         Option<Result<VpnGateway, Error>>,
     ) {
-        let server_key: GatewayKey = (m.region_id.clone(), m.ssl_vpn_server_id.clone());
-        let known_gateway = lock(&self.gateway_of).get(&server_key).cloned();
+        let known_gateway = self.gateways.get(&m.region_id, &m.ssl_vpn_server_id);
         let read = read_server(&self.cloud, &m.region_id, &m.ssl_vpn_server_id, deadline);
         let (server, gateway) = match &known_gateway {
             Some(gateway_id) => {
@@ -209,7 +204,8 @@ impl Modifier {
             Ok(s) => {
                 // First read (or, were a server ever to move, a stale entry:
                 // its gateway is read afresh).
-                lock(&self.gateway_of).insert(server_key, s.vpn_gateway_id.clone());
+                self.gateways
+                    .remember(&m.region_id, &m.ssl_vpn_server_id, &s.vpn_gateway_id);
                 (server, None)
             }
             Err(_) => (server, None),

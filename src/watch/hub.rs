@@ -102,8 +102,6 @@ struct HubInner {
     cloud: VpcClient,
     config: PollConfig,
     pollers: Mutex<HashMap<PollerKey, Arc<Poller>>>,
-    /// A server's gateway never changes: remember it to spare the cloud.
-    gateway_of: Mutex<HashMap<(RegionId, String), String>>,
     shutdown: CancellationToken,
     poll_rounds: AtomicU64,
 }
@@ -114,9 +112,6 @@ pub struct WatchHub {
     inner: Arc<HubInner>,
 }
 
-/// Bounds the server→gateway memo; it is only a cache.
-const GATEWAY_MEMO_LIMIT: usize = 100_000;
-
 impl WatchHub {
     pub fn new(cloud: VpcClient, config: PollConfig, shutdown: CancellationToken) -> Self {
         Self {
@@ -124,7 +119,6 @@ impl WatchHub {
                 cloud,
                 config,
                 pollers: Mutex::new(HashMap::new()),
-                gateway_of: Mutex::new(HashMap::new()),
                 shutdown,
                 poll_rounds: AtomicU64::new(0),
             }),
@@ -139,25 +133,6 @@ impl WatchHub {
     /// Poll rounds done since start, over all gateways.
     pub fn poll_rounds(&self) -> u64 {
         self.inner.poll_rounds.load(Ordering::Relaxed)
-    }
-
-    /// The gateway a server belongs to, if known without a cloud call.
-    pub fn known_gateway(&self, region: &RegionId, server_id: &str) -> Option<String> {
-        lock(&self.inner.gateway_of)
-            .get(&(region.clone(), server_id.to_owned()))
-            .cloned()
-    }
-
-    /// Remembers a server's gateway.
-    pub fn remember_gateway(&self, region: &RegionId, server_id: &str, gateway_id: &str) {
-        let mut memo = lock(&self.inner.gateway_of);
-        if memo.len() >= GATEWAY_MEMO_LIMIT {
-            memo.clear();
-        }
-        memo.insert(
-            (region.clone(), server_id.to_owned()),
-            gateway_id.to_owned(),
-        );
     }
 
     /// Joins (or starts) the poller of a gateway.
