@@ -10,11 +10,8 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 
-python=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-    "$python" -m venv .venv
-fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -r tests/python_client/requirements.txt
+. tests/env.sh
+venv_with tests/python_client/requirements.txt
 
 work=$(mktemp -d)
 pid=""
@@ -36,13 +33,7 @@ mkdir -p "$work/stubs"
     --python_out="$work/stubs" --grpc_python_out="$work/stubs" \
     sslvpn/v1/sslvpn.proto
 
-# SSLVPN_BIN: a binary already built (scripts/test-all.sh passes the one its
-# test build made, rather than building the tree again without dev features).
-bin=${SSLVPN_BIN:-}
-if [ -z "$bin" ]; then
-    cargo build --quiet --bin sslvpn-gateway
-    bin=${CARGO_TARGET_DIR:-target}/debug/sslvpn-gateway
-fi
+gateway_binary
 
 # Small emulator timings so a change completes in about a second.
 SSLVPN_EMULATOR_ACCEPT_LAG=200ms SSLVPN_EMULATOR_APPLY_TIME=500ms SSLVPN_EMULATOR_QUIET_PERIOD=0s \
