@@ -178,6 +178,33 @@ async fn what_no_rule_can_grant_is_refused_before_any_cloud_call() {
 }
 
 #[tokio::test]
+async fn once_a_servers_gateway_is_known_a_forbidden_modify_reads_nothing() {
+    let files = Files::new();
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let config = sslvpn_gateway::config::ServeConfig {
+        security: security(&files, Some(POLICY)),
+        ..gateway_config(&emulator)
+    };
+    let (server, mut client) = start_gateway(config).await;
+    let reads = || {
+        let c = emulator.counters();
+        c.total("DescribeSslVpnServers") + c.total("DescribeVpnGateway")
+    };
+    // The first refusal needs the server read to learn its gateway.
+    let first = call(&mut client, Rpc::Modify, FORBIDDEN, Some(ALICE_TOKEN)).await;
+    assert_eq!(first.code(), Code::PermissionDenied);
+    let after_first = reads();
+    assert_eq!(after_first, 1);
+    // From then on the gateway is known: refused before any cloud call.
+    let second = call(&mut client, Rpc::Modify, FORBIDDEN, Some(ALICE_TOKEN)).await;
+    assert_eq!(second.code(), Code::PermissionDenied);
+    assert_eq!(second.message(), first.message());
+    assert_eq!(reads(), after_first);
+    assert_eq!(emulator.counters().total("ModifySslVpnServer"), 0);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn without_a_policy_every_authenticated_caller_may_do_everything() {
     let files = Files::new();
     let emulator = start_emulator(EmulatorConfig::default()).await;

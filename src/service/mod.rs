@@ -131,14 +131,9 @@ impl SslVpnService for SslVpnGateway {
             );
             self.security.authorize(&caller, rpc, &region, &server_id)?;
             self.modifier
-                .modify_checked(modification, deadline, |server| {
-                    self.security.authorize_gateway(
-                        &caller,
-                        rpc,
-                        &region,
-                        &server_id,
-                        &server.vpn_gateway_id,
-                    )
+                .modify_checked(modification, deadline, |gateway_id| {
+                    self.security
+                        .authorize_gateway(&caller, rpc, &region, &server_id, gateway_id)
                 })
                 .await
         }

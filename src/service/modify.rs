@@ -73,26 +73,23 @@ impl Modifier {
         m: Modification,
         deadline: Option<Instant>,
     ) -> Result<pb::ModifySslVpnServerResponse, Error> {
-        self.modify_checked(m, deadline, |_| Ok(())).await
+        self.modify_checked(m, deadline, |_gateway| Ok(())).await
     }
 
-    /// `modify`, with `authorize` consulted once the server (and so its
-    /// gateway) is known, before anything else is read or sent.
+    /// `modify`, with `authorize` consulted with the server's gateway as
+    /// soon as that is known (from the memo, or else from reading the
+    /// server), before anything else is read or sent.
     pub async fn modify_checked(
         &self,
         m: Modification,
         deadline: Option<Instant>,
-        authorize: impl FnOnce(&SslVpnServer) -> Result<(), Error>,
+        authorize: impl Fn(&str) -> Result<(), Error>,
     ) -> Result<pb::ModifySslVpnServerResponse, Error> {
         let client_token = m
             .client_token
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let (server, gateway_read) = self.read_state(&m, deadline).await;
-        let server = server?;
-        // Before anything read about the gateway is looked at, so a refusal
-        // tells the caller nothing about it.
-        authorize(&server)?;
+        let (server, gateway_read) = self.read_state(&m, deadline, &authorize).await?;
         let key: GatewayKey = (m.region_id.clone(), server.vpn_gateway_id.clone());
 
         if let Some(replay) = self.replay(&key, &m, &client_token) {
@@ -174,42 +171,37 @@ impl Modifier {
         Ok(reply)
     }
 
-    /// The server, and its gateway too when the server was read before
-    /// (both at once); `None` for the gateway when it is still to be read.
+    /// The server, authorized, and its gateway too when the memo knew the
+    /// server's gateway (both read at once); `None` for the gateway when it
+    /// is still to be read.
     async fn read_state(
         &self,
         m: &Modification,
         deadline: Option<Instant>,
-    ) -> (
-        Result<SslVpnServer, Error>,
-        Option<Result<VpnGateway, Error>>,
-    ) {
-        let known_gateway = self.gateways.get(&m.region_id, &m.ssl_vpn_server_id);
-        let read = read_server(&self.cloud, &m.region_id, &m.ssl_vpn_server_id, deadline);
-        let (server, gateway) = match &known_gateway {
-            Some(gateway_id) => {
-                let (server, gateway) = tokio::join!(
-                    read,
-                    self.cloud
-                        .describe_vpn_gateway(&m.region_id, gateway_id, deadline)
-                );
-                (server, Some(gateway.map_err(Error::from)))
-            }
-            None => (read.await, None),
+        authorize: &impl Fn(&str) -> Result<(), Error>,
+    ) -> Result<(SslVpnServer, Option<Result<VpnGateway, Error>>), Error> {
+        let (region, id) = (&m.region_id, m.ssl_vpn_server_id.as_str());
+        let Some(gateway_id) = self.gateways.get(region, id) else {
+            let server = read_server(&self.cloud, region, id, deadline).await?;
+            self.gateways.remember(region, id, &server.vpn_gateway_id);
+            authorize(&server.vpn_gateway_id)?;
+            return Ok((server, None));
         };
-        match &server {
-            Ok(s) if known_gateway.as_deref() == Some(s.vpn_gateway_id.as_str()) => {
-                (server, gateway)
-            }
-            Ok(s) => {
-                // First read (or, were a server ever to move, a stale entry:
-                // its gateway is read afresh).
-                self.gateways
-                    .remember(&m.region_id, &m.ssl_vpn_server_id, &s.vpn_gateway_id);
-                (server, None)
-            }
-            Err(_) => (server, None),
+        authorize(&gateway_id)?;
+        let (server, gateway) = tokio::join!(
+            read_server(&self.cloud, region, id, deadline),
+            self.cloud
+                .describe_vpn_gateway(region, &gateway_id, deadline)
+        );
+        let server = server?;
+        if server.vpn_gateway_id == gateway_id {
+            return Ok((server, Some(gateway.map_err(Error::from))));
         }
+        // Servers do not move; were one ever to, the memo learns it and
+        // the new gateway is authorized and read afresh.
+        self.gateways.remember(region, id, &server.vpn_gateway_id);
+        authorize(&server.vpn_gateway_id)?;
+        Ok((server, None))
     }
 
     /// The same token and values as the change in flight: answer as before
