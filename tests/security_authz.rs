@@ -178,7 +178,7 @@ async fn what_no_rule_can_grant_is_refused_before_any_cloud_call() {
 }
 
 #[tokio::test]
-async fn once_a_servers_gateway_is_known_a_forbidden_modify_reads_nothing() {
+async fn once_a_servers_gateway_is_known_the_gateway_rule_refuses_before_any_read() {
     let files = Files::new();
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let config = sslvpn_gateway::config::ServeConfig {
@@ -191,15 +191,17 @@ async fn once_a_servers_gateway_is_known_a_forbidden_modify_reads_nothing() {
         c.total("DescribeSslVpnServers") + c.total("DescribeVpnGateway")
     };
     // The first refusal needs the server read to learn its gateway.
-    let first = call(&mut client, Rpc::Modify, FORBIDDEN, Some(ALICE_TOKEN)).await;
+    let first = call(&mut client, Rpc::Status, FORBIDDEN, Some(ALICE_TOKEN)).await;
     assert_eq!(first.code(), Code::PermissionDenied);
     let after_first = reads();
     assert_eq!(after_first, 1);
-    // From then on the gateway is known: refused before any cloud call.
-    let second = call(&mut client, Rpc::Modify, FORBIDDEN, Some(ALICE_TOKEN)).await;
-    assert_eq!(second.code(), Code::PermissionDenied);
-    assert_eq!(second.message(), first.message());
-    assert_eq!(reads(), after_first);
+    // From then on the gateway is known: every RPC is refused before any
+    // cloud call.
+    for rpc in [Rpc::Modify, Rpc::Status, Rpc::Watch] {
+        let again = call(&mut client, rpc, FORBIDDEN, Some(ALICE_TOKEN)).await;
+        assert_eq!(again.code(), Code::PermissionDenied, "{rpc:?}");
+        assert_eq!(reads(), after_first, "{rpc:?} read the cloud");
+    }
     assert_eq!(emulator.counters().total("ModifySslVpnServer"), 0);
     server.shutdown().await.unwrap();
 }

@@ -153,7 +153,14 @@ impl SslVpnService for SslVpnGateway {
         let (region, server_id) =
             validate::server_ref(&req.region_id, &req.ssl_vpn_server_id).map_err(Error::from)?;
         self.security.authorize(&caller, rpc, &region, &server_id)?;
+        if let Some(known) = self.gateways.get(&region, &server_id) {
+            // Refuse before any read when the gateway is already known.
+            self.security
+                .authorize_gateway(&caller, rpc, &region, &server_id, &known)?;
+        }
         let server = read_server(&self.cloud, &region, &server_id, deadline).await?;
+        self.gateways
+            .remember(&region, &server_id, &server.vpn_gateway_id);
         self.security.authorize_gateway(
             &caller,
             rpc,
@@ -161,8 +168,6 @@ impl SslVpnService for SslVpnGateway {
             &server_id,
             &server.vpn_gateway_id,
         )?;
-        self.gateways
-            .remember(&region, &server_id, &server.vpn_gateway_id);
         let gateway = self
             .cloud
             .describe_vpn_gateway(&region, &server.vpn_gateway_id, deadline)
