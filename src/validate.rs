@@ -173,7 +173,16 @@ pub struct ModifyInput<'a> {
 
 /// Checks a whole modify request and returns it in domain form, or every
 /// violation at once.
-pub fn modification(input: &ModifyInput<'_>) -> Result<Modification, Violations> {
+pub fn modification<'a>(input: &ModifyInput<'a>) -> Result<Modification, Violations> {
+    // An empty IDaaS id is no id: enabling two-factor authentication
+    // without one gets the cloud's MissingParam code, not a format error.
+    let given = |v: Option<&'a str>| v.filter(|v| !v.is_empty());
+    let input = &ModifyInput {
+        idaas_instance_id: given(input.idaas_instance_id),
+        idaas_region_id: given(input.idaas_region_id),
+        idaas_application_id: given(input.idaas_application_id),
+        ..input.clone()
+    };
     let mut violations = Vec::new();
     let out = &mut violations;
 

@@ -309,6 +309,14 @@ fn enabling_mfa_needs_all_three_idaas_ids() {
             ),
         ]
     );
+    let empty_ids = codes(&ModifyInput {
+        enable_multi_factor_auth: Some(true),
+        idaas_instance_id: Some(""),
+        idaas_region_id: Some(""),
+        idaas_application_id: Some(""),
+        ..base()
+    });
+    assert_eq!(empty_ids, missing_all, "an empty id is no id");
     let complete = codes(&ModifyInput {
         enable_multi_factor_auth: Some(true),
         idaas_instance_id: Some("idaas-cn-hangzhou-abc123"),
