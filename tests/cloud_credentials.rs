@@ -142,6 +142,58 @@ async fn cli_profile_alone_in_ak_and_sts_modes() {
 }
 
 #[tokio::test]
+async fn a_configured_unsupported_source_stops_the_chain_instead_of_falling_back() {
+    let home = TempHome::new();
+    // A later source that would work: the chain must not reach it.
+    home.write(".alibabacloud/credentials.ini", INI);
+    home.write(
+        ".aliyun/config.json",
+        r#"{"current": "assume", "profiles": [{"name": "assume", "mode": "RamRoleArn",
+            "access_key_id": "ROLE_AK", "access_key_secret": "ROLE_SECRET",
+            "ram_role_arn": "acs:ram::1:role/ops"}]}"#,
+    );
+    let err = default_chain(&chain(&home, env(&[]))).await.unwrap_err();
+    assert_eq!(err.class(), CloudErrorClass::Credentials);
+    let msg = err.message();
+    assert!(
+        msg.contains("CLI profile") && msg.contains("RamRoleArn"),
+        "{msg}"
+    );
+    assert!(msg.contains("does not support"), "{msg}");
+    assert!(
+        !msg.contains("ROLE_SECRET") && !msg.contains("INI_SECRET"),
+        "{msg}"
+    );
+
+    // The OIDC role comes before both files in the official order.
+    std::fs::remove_file(home.path().join(".aliyun/config.json")).unwrap();
+    let oidc = [
+        ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/var/run/secrets/token"),
+        ("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/ops"),
+        (
+            "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+            "acs:ram::1:oidc-provider/ack",
+        ),
+    ];
+    let err = default_chain(&chain(&home, env(&oidc))).await.unwrap_err();
+    assert!(
+        err.message().contains("OIDC role (RRSA)"),
+        "{}",
+        err.message()
+    );
+    // Not all three set: the SDK does not use OIDC either, and nor do we.
+    assert_eq!(resolve(&chain(&home, env(&oidc[..2]))).await.1, "INI_ID");
+
+    // An unsupported type in the credentials file stops the chain too.
+    home.write(
+        ".alibabacloud/credentials.ini",
+        "[default]\ntype = ram_role_arn\naccess_key_id = A\naccess_key_secret = B\n",
+    );
+    let err = default_chain(&chain(&home, env(&[]))).await.unwrap_err();
+    assert!(err.message().contains("ram_role_arn"), "{}", err.message());
+}
+
+#[tokio::test]
 async fn credentials_file_alone() {
     let home = TempHome::new();
     home.write(".alibabacloud/credentials.ini", INI);

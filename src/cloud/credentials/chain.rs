@@ -95,19 +95,34 @@ pub const ENV_ECS_METADATA: &str = "ALIBABA_CLOUD_ECS_METADATA";
 pub const ENV_ECS_METADATA_DISABLED: &str = "ALIBABA_CLOUD_ECS_METADATA_DISABLED";
 pub const ENV_IMDSV1_DISABLED: &str = "ALIBABA_CLOUD_IMDSV1_DISABLED";
 
+/// The variables that, all three set, put the OIDC role (RRSA) second in
+/// the official chain.
+const OIDC_VARS: [&str; 3] = [
+    "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
+    "ALIBABA_CLOUD_ROLE_ARN",
+    "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+];
+
 /// One source's outcome.
 enum Found {
     Provider(Arc<dyn CredentialProvider>),
     /// An ECS RAM role named by a profile or file: probed like step 4.
     EcsRole(String, String),
+    /// Configured for a kind of credentials this gateway cannot use. The
+    /// official chain would stop here with them, so the chain stops too:
+    /// going on would run the gateway as whatever identity a later source
+    /// has (the node's RAM role, say), which nobody asked for.
+    Unsupported(String),
 }
 
 /// Resolves the official chain, in order: environment, CLI profile
 /// (`~/.aliyun/config.json`), credentials file
 /// (`~/.alibabacloud/credentials.ini`), ECS RAM role. The first source that
 /// yields credentials wins; when none does, the error lists each source and
-/// why it gave nothing. OIDC (RRSA) and `ALIBABA_CLOUD_CREDENTIALS_URI` are
-/// not supported; when configured they are reported as skipped.
+/// why it gave nothing. The kinds this gateway does not support (the OIDC
+/// role, RAM role ARN profiles, ...) stop the chain with an error when they
+/// are configured where the official chain would use them; the credentials
+/// URI, last in the official order, is only reported as skipped.
 pub async fn default_chain(
     config: &ChainConfig,
 ) -> Result<Arc<dyn CredentialProvider>, CloudError> {
@@ -116,15 +131,18 @@ pub async fn default_chain(
     if let Some(found) = note(&mut tried, "environment", from_env(config)) {
         return Ok(found);
     }
-    for (name, var) in [
-        ("OIDC role (RRSA)", "ALIBABA_CLOUD_OIDC_TOKEN_FILE"),
-        ("credentials URI", "ALIBABA_CLOUD_CREDENTIALS_URI"),
-    ] {
-        if config.var(var).is_some() {
-            tried.push(format!(
-                "{name}: {var} is set, but this source is not supported; skipped"
-            ));
-        }
+    if OIDC_VARS.iter().all(|v| config.var(v).is_some()) {
+        return Err(unsupported(
+            &tried,
+            "OIDC role (RRSA)",
+            &format!("{} are set", OIDC_VARS.join(", ")),
+        ));
+    }
+    let uri = "ALIBABA_CLOUD_CREDENTIALS_URI";
+    if config.var(uri).is_some() {
+        tried.push(format!(
+            "credentials URI: {uri} is set, but this source is not supported; skipped"
+        ));
     }
     let sources: [(&str, Result<Found, String>); 2] = [
         ("CLI profile", from_cli_profile(config)),
@@ -134,6 +152,7 @@ pub async fn default_chain(
         let found = match result {
             Ok(Found::Provider(p)) => return Ok(p),
             Ok(Found::EcsRole(role, name)) => ecs_probe(config, Some(role), name).await,
+            Ok(Found::Unsupported(what)) => return Err(unsupported(&tried, label, &what)),
             Err(why) => Err(why),
         };
         if let Some(p) = note(&mut tried, label, found) {
@@ -159,6 +178,21 @@ pub async fn default_chain(
             .collect::<Vec<_>>()
             .join("; ")
     )))
+}
+
+/// The chain's end at a source configured for credentials it cannot use.
+fn unsupported(tried: &[String], label: &str, what: &str) -> CloudError {
+    let before = if tried.is_empty() {
+        String::new()
+    } else {
+        format!(" (before it: {})", tried.join("; "))
+    };
+    CloudError::credentials(format!(
+        "{label}: {what}, but this gateway does not support that kind of \
+         credentials; it stops rather than fall back to a later source with \
+         another identity: configure an AccessKey, an STS token or an ECS RAM \
+         role instead{before}"
+    ))
 }
 
 /// Records a failed source; passes a found provider through.
@@ -290,9 +324,13 @@ fn from_cli_profile(config: &ChainConfig) -> Result<Found, String> {
             profile.ram_role_name.clone(),
             "default/cli_profile/ecs_ram_role".to_owned(),
         )),
-        mode => Err(format!(
-            "{where_} has mode {mode:?}; supported: AK, StsToken, EcsRamRole"
+        "EcsRamRole" => Err(format!(
+            "{where_} is in EcsRamRole mode but has no ram_role_name"
         )),
+        "" => Err(format!("{where_} has no mode")),
+        mode => Ok(Found::Unsupported(format!(
+            "{where_} has mode {mode:?} (supported: AK, StsToken, EcsRamRole)"
+        ))),
     }
 }
 
@@ -336,9 +374,9 @@ fn from_ini_file(config: &ChainConfig) -> Result<Found, String> {
                 "{where_} is of type ecs_ram_role but has no role_name"
             )),
         },
-        Some(other) => Err(format!(
-            "{where_} has type {other:?}; supported: access_key, ecs_ram_role"
-        )),
+        Some(other) => Ok(Found::Unsupported(format!(
+            "{where_} has type {other:?} (supported: access_key, ecs_ram_role)"
+        ))),
         None => Err(format!("{where_} has no type")),
     }
 }
