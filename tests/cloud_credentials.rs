@@ -462,10 +462,38 @@ async fn a_failed_early_refresh_keeps_the_still_valid_triple() {
         provider.credentials().await.unwrap().access_key_id(),
         "STS.OLD"
     );
-    assert_eq!(
-        meta.count("GET /latest/meta-data/ram/security-credentials/gateway-role"),
-        2
-    );
+    let fetches = || meta.count("GET /latest/meta-data/ram/security-credentials/gateway-role");
+    assert_eq!(fetches(), 2);
+    // Within the pause after a failed refresh, calls do not wait on the
+    // failing service again.
+    for _ in 0..5 {
+        assert_eq!(
+            provider.credentials().await.unwrap().access_key_id(),
+            "STS.OLD"
+        );
+    }
+    assert_eq!(fetches(), 2);
+
+    // After the pause it tries again (and, failing, keeps the old triple).
+    let quick = EcsRamRole::new(
+        url.clone(),
+        Some("gateway-role".into()),
+        Duration::from_secs(1),
+    )
+    .unwrap()
+    .with_refresh_retry(Duration::ZERO);
+    meta.answers
+        .lock()
+        .unwrap()
+        .push_front(sts_answer("STS.OLD", Duration::from_secs(10 * 60)));
+    let before = fetches();
+    for _ in 0..3 {
+        assert_eq!(
+            quick.credentials().await.unwrap().access_key_id(),
+            "STS.OLD"
+        );
+    }
+    assert_eq!(fetches(), before + 3);
 
     // Nothing cached and the service failing: an error naming the URL.
     let fresh = EcsRamRole::new(

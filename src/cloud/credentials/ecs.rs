@@ -31,7 +31,19 @@ pub struct EcsRamRole {
     name: String,
     // A tokio mutex held across the fetch: concurrent callers wait for one
     // refresh instead of each hitting the metadata service.
-    cache: tokio::sync::Mutex<Option<Credentials>>,
+    cache: tokio::sync::Mutex<Cache>,
+    refresh_retry: Duration,
+}
+
+/// How long after a failed early refresh the next is tried, the current
+/// triple (still valid) serving meanwhile: without the pause every call
+/// in the refresh window would wait on a failing metadata service.
+pub const ECS_REFRESH_RETRY: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct Cache {
+    credentials: Option<Credentials>,
+    early_refresh_failed_at: Option<std::time::Instant>,
 }
 
 impl EcsRamRole {
@@ -57,7 +69,8 @@ impl EcsRamRole {
             refresh_before: ECS_REFRESH_BEFORE_EXPIRY,
             http,
             name: "ecs_ram_role".to_owned(),
-            cache: tokio::sync::Mutex::new(None),
+            cache: tokio::sync::Mutex::new(Cache::default()),
+            refresh_retry: ECS_REFRESH_RETRY,
         })
     }
 
@@ -70,6 +83,12 @@ impl EcsRamRole {
     /// How long before expiry the credentials are replaced.
     pub fn with_refresh_before(mut self, margin: Duration) -> Self {
         self.refresh_before = margin;
+        self
+    }
+
+    /// How long after a failed early refresh the next is tried.
+    pub fn with_refresh_retry(mut self, pause: Duration) -> Self {
+        self.refresh_retry = pause;
         self
     }
 
@@ -246,26 +265,39 @@ impl CredentialProvider for EcsRamRole {
     fn credentials(&self) -> BoxFuture<'_, Result<Credentials, CloudError>> {
         Box::pin(async move {
             let mut cache = self.cache.lock().await;
-            if let Some(cached) = cache.as_ref().filter(|c| self.is_fresh(c)) {
+            if let Some(cached) = cache.credentials.as_ref().filter(|c| self.is_fresh(c)) {
                 return Ok(cached.clone());
+            }
+            let still_valid =
+                |c: &Credentials| c.expiration().is_some_and(|e| SystemTime::now() < e);
+            if let (Some(old), Some(failed_at)) =
+                (cache.credentials.as_ref(), cache.early_refresh_failed_at)
+                && still_valid(old)
+                && failed_at.elapsed() < self.refresh_retry
+            {
+                return Ok(old.clone());
             }
             match self.fetch().await {
                 Ok(fresh) => {
                     tracing::debug!(provider = %self.name, expiration = ?fresh.expiration().map(humantime::format_rfc3339_seconds), "fetched ECS RAM role credentials");
-                    *cache = Some(fresh.clone());
+                    *cache = Cache {
+                        credentials: Some(fresh.clone()),
+                        early_refresh_failed_at: None,
+                    };
                     Ok(fresh)
                 }
                 // A failed early refresh is no reason to stop while the old
                 // triple is still valid.
-                Err(err) => match cache.as_ref() {
-                    Some(old) if old.expiration().is_some_and(|e| SystemTime::now() < e) => {
+                Err(err) => match cache.credentials.clone() {
+                    Some(old) if still_valid(&old) => {
+                        cache.early_refresh_failed_at = Some(std::time::Instant::now());
                         // Counted here: the caller sees no error. A failure
                         // that is returned is counted by the client.
                         crate::metrics::global()
                             .credential_refresh_failures
                             .inc([self.name.as_str()]);
-                        tracing::warn!(provider = %self.name, error = %err, "refreshing ECS RAM role credentials failed; using the current ones until they expire");
-                        Ok(old.clone())
+                        tracing::warn!(provider = %self.name, error = %err, retry_in = ?self.refresh_retry, "refreshing ECS RAM role credentials failed; using the current ones until they expire");
+                        Ok(old)
                     }
                     _ => Err(err),
                 },
@@ -280,7 +312,7 @@ impl CredentialProvider for EcsRamRole {
     fn invalidate(&self) {
         // try_lock: a refresh in progress replaces the entry anyway.
         if let Ok(mut cache) = self.cache.try_lock() {
-            *cache = None;
+            *cache = Cache::default();
         }
     }
 }

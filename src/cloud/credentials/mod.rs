@@ -21,7 +21,7 @@ pub use chain::{
     ENV_CREDENTIALS_FILE, ENV_ECS_METADATA, ENV_ECS_METADATA_DISABLED, ENV_IMDSV1_DISABLED,
     ENV_PROFILE, ENV_SECURITY_TOKEN, default_chain,
 };
-pub use ecs::{DEFAULT_ECS_METADATA_URL, ECS_REFRESH_BEFORE_EXPIRY, EcsRamRole};
+pub use ecs::{DEFAULT_ECS_METADATA_URL, ECS_REFRESH_BEFORE_EXPIRY, ECS_REFRESH_RETRY, EcsRamRole};
 
 /// A boxed future, so providers can be used as `dyn CredentialProvider`.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
