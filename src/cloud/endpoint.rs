@@ -112,7 +112,10 @@ impl Endpoint {
         Url::parse(&with_scheme)
             .map_err(|e| e.to_string())
             .and_then(|url| Self::from_url(&url))
-            .map_err(|why| CloudError::config(format!("endpoint {s:?} is not usable: {why}")))
+            .map_err(|why| {
+                let shown = without_userinfo(trimmed);
+                CloudError::config(format!("endpoint {shown:?} is not usable: {why}"))
+            })
     }
 
     fn https(host: String) -> Self {
@@ -124,6 +127,24 @@ impl Endpoint {
             authority: host,
         }
     }
+}
+
+/// `s` with any `user:password@` of its authority masked: a refused
+/// endpoint is named in the error, its credentials never.
+fn without_userinfo(s: &str) -> String {
+    let (scheme, rest) = s.split_once("://").unwrap_or(("", s));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = match authority.rfind('@') {
+        Some(at) => format!("***@{}", &authority[at + 1..]),
+        None => authority.to_owned(),
+    };
+    let scheme = if scheme.is_empty() {
+        String::new()
+    } else {
+        format!("{scheme}://")
+    };
+    format!("{scheme}{host}{tail}")
 }
 
 /// The official host of a region.
@@ -258,6 +279,14 @@ mod tests {
                 "{bad}"
             );
         }
+        let err = Endpoint::parse_override("https://svc:hunter2@proxy.internal:8443/").unwrap_err();
+        assert!(!err.message().contains("hunter2"), "{}", err.message());
+        assert!(!err.message().contains("svc:"), "{}", err.message());
+        assert!(
+            err.message().contains("https://***@proxy.internal:8443/"),
+            "{}",
+            err.message()
+        );
         let per = HashMap::from([("Not A Region".to_owned(), "http://x".to_owned())]);
         assert!(Endpoints::new(None, &per).is_err());
     }

@@ -146,6 +146,9 @@ impl CloudError {
             Ok(Value::Object(map)) => Some(from_json(&map)),
             _ => from_xml(&text),
         };
+        // A body with a request id but no code still tells which request
+        // failed: that id survives into the fallback below.
+        let stray_request_id = fields.as_ref().and_then(|f| f.request_id.clone());
         let fields = fields.filter(|f| !f.code.is_empty());
         let mut err = match fields {
             Some(f) => {
@@ -169,7 +172,9 @@ impl CloudError {
                 } else {
                     format!("HTTP {status} {reason}: {snippet}")
                 };
-                Self::new(class, code::HTTP_ERROR, message)
+                let mut err = Self::new(class, code::HTTP_ERROR, message);
+                err.inner.request_id = stray_request_id.filter(|id| !id.is_empty());
+                err
             }
         };
         err.inner.http_status = Some(status);
@@ -299,6 +304,9 @@ pub fn classify(code: &str, status: Option<u16>, retry_after: Option<Duration>) 
         "VpnTask.CONFLICT",
         "LastTokenProcessing",
     ]) || code.starts_with("IncorrectStatus")
+        // Appliance.Configuring, VpnConnection.Configuring, ...: the same
+        // gateway busy with another part of its configuration.
+        || code.ends_with(".Configuring")
     {
         Some(GatewayBusy)
     } else if exact(&[
@@ -373,7 +381,9 @@ fn classify_status(status: u16, retry_after: Option<Duration>) -> CloudErrorClas
         429 => CloudErrorClass::Throttled,
         500..=599 => CloudErrorClass::Transient,
         403 => CloudErrorClass::Forbidden,
-        404 => CloudErrorClass::NotFound,
+        // A 404 without a cloud code is a wrong endpoint or a proxy's page,
+        // not the cloud saying a resource is gone (which would end watches
+        // as FAILED): the cloud's own not-found answers carry a code.
         _ => CloudErrorClass::Unknown,
     }
 }
@@ -463,6 +473,8 @@ mod tests {
             ("Throttling", 400, Throttled),
             ("Rejected.Throttling", 400, Throttled),
             ("VpnGateway.Configuring", 400, GatewayBusy),
+            ("VpnConnection.Configuring", 400, GatewayBusy),
+            ("Appliance.Configuring", 400, GatewayBusy),
             ("ServiceUnavailable", 503, Transient),
             ("InternalError", 500, Transient),
             ("SystemBusy", 400, Transient),
@@ -486,6 +498,7 @@ mod tests {
             ("SomethingNew", 400, Unknown),
             ("SomethingNew", 502, Transient),
             ("SomethingNew", 403, Forbidden),
+            ("SomethingNew", 404, Unknown),
         ];
         for (code, status, class) in cases {
             assert_eq!(classify(code, Some(status), None), class, "{code} {status}");
@@ -550,8 +563,20 @@ mod tests {
             err.message()
         );
         let err = CloudError::from_response(404, None, b"");
-        assert_eq!(err.class(), NotFound);
+        assert_eq!(
+            err.class(),
+            Unknown,
+            "a bare 404 is no verdict on the resource"
+        );
         assert!(err.message().contains("empty body"));
+        let err = CloudError::from_response(
+            404,
+            None,
+            br#"{"RequestId":"5A1C-REQ","Message":"no such route"}"#,
+        );
+        assert_eq!(err.class(), Unknown);
+        assert_eq!(err.request_id(), Some("5A1C-REQ"));
+        assert!(err.message().contains("no such route"), "{}", err.message());
     }
 
     #[test]

@@ -347,7 +347,10 @@ impl VpcClient {
                     "the value of header {name} is not a valid header value"
                 ))
             })?;
-            if matches!(name.as_str(), "authorization" | "x-acs-security-token") {
+            if matches!(
+                name.as_str(),
+                "authorization" | "x-acs-security-token" | "x-acs-accesskey-id"
+            ) {
                 header_value.set_sensitive(true);
             }
             headers.insert(header_name, header_value);
