@@ -2,8 +2,10 @@
 //!
 //! Only transient failures and throttling are retried: exponential back-off
 //! with full jitter (a random wait between zero and the exponential bound),
-//! so many gateways failing together do not come back together. A
-//! `x-acs-retry-after` from the cloud replaces the computed wait. Every
+//! so many gateways failing together do not come back together. Throttling
+//! waits at least half the bound: an answer of "too many requests" is no
+//! time to come back at once. A `x-acs-retry-after` from the cloud replaces
+//! the computed wait. Every
 //! retry must start before both the caller's deadline and the total time
 //! budget; a wait that would cross either is not taken.
 
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::error::CloudError;
+use super::error::{CloudError, CloudErrorClass};
 
 /// Retry limits. `max_attempts` counts every request, the first included.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,6 +71,13 @@ impl RetryPolicy {
         Duration::from_nanos(fastrand::u64(0..=nanos))
     }
 
+    /// After throttling: uniform in `[bound / 2, bound]`.
+    pub fn throttled_backoff(&self, retry: u32) -> Duration {
+        let half = self.backoff_bound(retry) / 2;
+        let nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
+        half + Duration::from_nanos(fastrand::u64(0..=nanos))
+    }
+
     /// Decides after attempt number `attempt` (1-based) failed with `err`.
     pub fn decide(
         &self,
@@ -80,7 +89,11 @@ impl RetryPolicy {
         if !err.is_retryable() || attempt >= self.max_attempts {
             return Decision::GiveUp;
         }
-        let wait = err.retry_after().unwrap_or_else(|| self.backoff(attempt));
+        let wait = match err.retry_after() {
+            Some(wait) => wait,
+            None if err.class() == CloudErrorClass::Throttled => self.throttled_backoff(attempt),
+            None => self.backoff(attempt),
+        };
         let limit = self.limit(started, deadline);
         if Instant::now() + wait >= limit {
             return Decision::GiveUp;
@@ -101,7 +114,7 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::error::{CloudErrorClass, code};
+    use crate::cloud::error::code;
 
     fn transient() -> CloudError {
         CloudError::new(CloudErrorClass::Transient, code::TIMEOUT, "t")
@@ -123,6 +136,24 @@ mod tests {
         let waits: Vec<Duration> = (0..200).map(|_| p.backoff(3)).collect();
         assert!(waits.iter().all(|w| *w <= Duration::from_millis(800)));
         assert!(waits.iter().any(|w| *w != waits[0]));
+    }
+
+    #[test]
+    fn throttling_waits_at_least_half_the_bound() {
+        let p = RetryPolicy::default();
+        let throttled = CloudError::from_response(400, None, br#"{"Code":"Throttling.User"}"#);
+        let now = Instant::now();
+        for _ in 0..200 {
+            let Decision::RetryAfter(wait) = p.decide(&throttled, 2, now, None) else {
+                panic!("throttling is retried");
+            };
+            assert!(wait >= Duration::from_millis(200) && wait <= Duration::from_millis(400));
+        }
+        let waits: Vec<Duration> = (0..200).map(|_| p.backoff(2)).collect();
+        assert!(
+            waits.iter().any(|w| *w < Duration::from_millis(200)),
+            "plain jitter starts at zero"
+        );
     }
 
     #[tokio::test]
