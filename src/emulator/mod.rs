@@ -43,7 +43,15 @@
 //!
 //! Deliberately not modelled: `Forbbiden.SubUser`, `InvalidInstanceId.NotFound`
 //! (Express Connect) and `VpnRouteEntry.Conflict` need resources this API's
-//! parameters never name. Answers are always JSON (`Format=XML` is ignored).
+//! parameters never name. A client pool overlapping the VPC's own CIDR
+//! block, which the document asks callers to avoid, is not refused: the
+//! document names no code for it, and inventing one would make the emulator
+//! stricter than the cloud in a way nobody could check. The parameters are
+//! read with the gateway's own `validate`, so the emulator is as strict as
+//! the gateway where the gateway goes beyond the document (a CIDR must be
+//! its network address; a request must change something; a client token
+//! must be printable ASCII). Answers are always JSON (`Format=XML` is
+//! ignored).
 
 use std::{
     future::Future,
