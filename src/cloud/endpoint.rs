@@ -45,6 +45,13 @@ const CENTRAL_REGIONS: &[&str] = &[
     "rus-west-1-pop",
 ];
 
+/// Regions the official SDK maps to a host of another region (the two the
+/// wire reference names; both are test or edge regions).
+const OTHER_HOSTS: &[(&str, &str)] = &[
+    ("cn-edge-1", "vpc-nebula.cn-qingdao-nebula.aliyuncs.com"),
+    ("cn-zhangjiakou-na62-a01", "vpc.cn-zhangjiakou.aliyuncs.com"),
+];
+
 /// Where one request goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
@@ -149,8 +156,11 @@ fn without_userinfo(s: &str) -> String {
 
 /// The official host of a region.
 pub fn default_host(region: &RegionId) -> String {
-    if CENTRAL_REGIONS.contains(&region.as_str()) {
+    let id = region.as_str();
+    if CENTRAL_REGIONS.contains(&id) {
         CENTRAL_HOST.to_owned()
+    } else if let Some((_, host)) = OTHER_HOSTS.iter().find(|(r, _)| *r == id) {
+        (*host).to_owned()
     } else {
         format!("vpc.{}.aliyuncs.com", region.as_str())
     }
@@ -232,6 +242,14 @@ mod tests {
         assert_eq!(
             host("eu-central-1"),
             "https://vpc.eu-central-1.aliyuncs.com"
+        );
+        assert_eq!(
+            host("cn-edge-1"),
+            "https://vpc-nebula.cn-qingdao-nebula.aliyuncs.com"
+        );
+        assert_eq!(
+            host("cn-zhangjiakou-na62-a01"),
+            "https://vpc.cn-zhangjiakou.aliyuncs.com"
         );
     }
 
