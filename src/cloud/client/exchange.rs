@@ -371,6 +371,13 @@ fn transport_error(err: reqwest::Error, endpoint: &Endpoint) -> CloudError {
     } else {
         (code::TRANSPORT, "failed")
     };
+    // A request that could not even be built fails the same way every
+    // time: trying again only spends the caller's deadline.
+    let class = if err.is_builder() {
+        CloudErrorClass::Unknown
+    } else {
+        CloudErrorClass::Transient
+    };
     let err = err.without_url();
     let mut causes = Vec::new();
     let mut source = std::error::Error::source(&err);
@@ -384,11 +391,32 @@ fn transport_error(err: reqwest::Error, endpoint: &Endpoint) -> CloudError {
         format!("{err}: {}", causes.join(": "))
     };
     CloudError::new(
-        CloudErrorClass::Transient,
+        class,
         code,
         format!(
             "the request to {} {what}: {detail}",
             endpoint.redacted_url()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::client::install_crypto_provider;
+
+    #[test]
+    fn only_failures_below_a_built_request_are_retried() {
+        install_crypto_provider();
+        let endpoint = Endpoint::parse_override("http://127.0.0.1:9").unwrap();
+        let unbuildable = reqwest::Client::new()
+            .get("http://127.0.0.1:9/")
+            .header("x-bad", "line\nbreak")
+            .build()
+            .unwrap_err();
+        assert!(unbuildable.is_builder());
+        let err = transport_error(unbuildable, &endpoint);
+        assert!(!err.is_retryable(), "{err:?}");
+        assert_eq!(err.code(), code::TRANSPORT);
+    }
 }
