@@ -463,3 +463,31 @@ async fn without_an_operation_an_idle_server_is_done_at_once() {
         pb::GatewayStatus::Active
     );
 }
+
+#[tokio::test]
+async fn a_followed_watch_ends_failed_when_the_server_goes_away() {
+    let mut s = stack_with_timings(100, 100).await;
+    let mut stream = s
+        .client
+        .watch_ssl_vpn_server(pb::WatchSslVpnServerRequest {
+            follow: true,
+            ..watch(SERVER, "")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    assert_eq!(first.phase(), pb::Phase::Succeeded, "idle: done at once");
+
+    // The server is deleted behind the gateway's back.
+    let mut fixtures = s.emulator.emulator().fixtures();
+    fixtures
+        .ssl_vpn_servers
+        .retain(|srv| srv.ssl_vpn_server_id != SERVER);
+    s.emulator.emulator().load_fixtures(&fixtures).unwrap();
+
+    // Following does not outlive a failure: FAILED, then the stream closes.
+    let rest = collect(stream).await;
+    assert_eq!(phases(&rest).last(), Some(&pb::Phase::Failed), "{rest:?}");
+    assert!(rest.last().unwrap().error.is_some());
+}

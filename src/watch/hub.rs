@@ -324,8 +324,13 @@ async fn run_poller(hub: Arc<HubInner>, key: PollerKey, poller: Arc<Poller>) {
     }
 }
 
+/// Failures no later poll will mend: the gateway or server gone, access
+/// refused, the account locked (`*.FinancialLocked`, `*Locked`). The rest
+/// (transient, throttled, even credentials an operator may fix) keep the
+/// last state and the streams open.
 fn is_permanent(err: &Error) -> bool {
     matches!(err.class(), Class::NotFound | Class::PermissionDenied)
+        || (err.class() == Class::FailedPrecondition && err.reason().ends_with("Locked"))
 }
 
 async fn poll_once(hub: &HubInner, key: &PollerKey) -> Result<Snapshot, Error> {
@@ -350,4 +355,29 @@ async fn poll_once(hub: &HubInner, key: &PollerKey) -> Result<Snapshot, Error> {
         }
     }
     Ok(Snapshot { gateway, servers })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_failures_no_poll_can_mend_end_the_streams() {
+        let err = |class, code| Error::new(class, code, "m");
+        for permanent in [
+            err(Class::NotFound, "InvalidVpnGatewayInstanceId.NotFound"),
+            err(Class::PermissionDenied, "Forbidden.RAM"),
+            err(Class::FailedPrecondition, "VpnGateway.FinancialLocked"),
+        ] {
+            assert!(is_permanent(&permanent), "{permanent:?}");
+        }
+        for passing in [
+            err(Class::FailedPrecondition, "VpnGateway.Configuring"),
+            err(Class::Unavailable, "ServiceUnavailable"),
+            err(Class::ResourceExhausted, "Throttling.User"),
+            err(Class::Internal, "InvalidAccessKeyId.NotFound"),
+        ] {
+            assert!(!is_permanent(&passing), "{passing:?}");
+        }
+    }
 }

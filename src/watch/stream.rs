@@ -124,6 +124,11 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
                 }
                 completed = true;
                 tracker = Tracker::steady();
+            } else if completed && verdict.phase == Phase::Failed {
+                // Following past completion: a failure (the server or its
+                // gateway gone, the account locked) still ends the stream.
+                tracing::info!(phase = ?verdict.phase, "watch failed while following");
+                return;
             }
         }
 
