@@ -83,8 +83,23 @@ impl Operation {
         if op.changes.is_empty() || op.vpn_gateway_id.is_empty() {
             return Err(bad("incomplete"));
         }
+        if !is_gateway_id(&op.vpn_gateway_id) {
+            return Err(bad("bad gateway id"));
+        }
         Ok(op)
     }
+}
+
+/// `vpn-` and lowercase letters and digits, as the cloud issues them: the
+/// id names a poller and goes upstream, so nothing else gets through.
+fn is_gateway_id(id: &str) -> bool {
+    id.len() <= 64
+        && id.strip_prefix("vpn-").is_some_and(|body| {
+            !body.is_empty()
+                && body
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
 }
 
 /// Milliseconds since the Unix epoch, for `accepted_at_ms`.
@@ -130,6 +145,11 @@ mod tests {
             op.region_id = RegionId::new_unchecked("evil.com/x".into());
             op.encode()
         };
+        let tampered_gateway = {
+            let mut op = sample();
+            op.vpn_gateway_id = "vpn-x/../../admin".into();
+            op.encode()
+        };
         let bad_json = format!("op1.{}", URL_SAFE_NO_PAD.encode(b"{\"r\":1}"));
         for id in [
             "",
@@ -138,6 +158,7 @@ mod tests {
             "op1.!!!",
             &good[..good.len() - 3],
             &tampered_region,
+            &tampered_gateway,
             &bad_json,
             &format!("op1.{}", "A".repeat(5000)),
         ] {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use harness::*;
 use sslvpn_gateway::{
     emulator::{ActionFaults, EmulatorConfig, Fault},
+    operation::Operation,
     pb,
 };
 use tonic::Code;
@@ -438,12 +439,31 @@ async fn malformed_and_foreign_operation_ids_are_invalid() {
         .await
         .unwrap()
         .into_inner();
+    let id = reply.operation.unwrap().id;
     let foreign = s
         .client
-        .watch_ssl_vpn_server(watch("vss-hz1peer", &reply.operation.unwrap().id))
+        .watch_ssl_vpn_server(watch("vss-hz1peer", &id))
         .await
         .unwrap_err();
     assert_eq!(foreign.code(), Code::InvalidArgument);
+
+    // A well-formed id for the right server that claims another gateway
+    // (ids are not signed): refused, so no poller starts on that gateway.
+    let mut forged = Operation::decode(&id).unwrap();
+    forged.vpn_gateway_id = "vpn-hz1peer".into();
+    let polls_before = s.emulator.counters().gateway_polls("vpn-hz1peer");
+    let refused = s
+        .client
+        .watch_ssl_vpn_server(watch(SERVER, &forged.encode()))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(reason(&refused), "InvalidParameter.OperationId");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        s.emulator.counters().gateway_polls("vpn-hz1peer"),
+        polls_before
+    );
 }
 
 #[tokio::test]

@@ -209,16 +209,28 @@ impl SslVpnService for SslVpnGateway {
             )
             .into());
         }
-        let gateway_id = match (&operation, self.gateways.get(&region, &server_id)) {
-            (Some(op), _) => op.vpn_gateway_id.clone(),
-            (None, Some(known)) => known,
-            (None, None) => {
+        // The server's real gateway, never the one an operation id claims:
+        // ids are not signed, and a forged one must not open a poller (and
+        // a stream) on a gateway the caller has no server on.
+        let gateway_id = match self.gateways.get(&region, &server_id) {
+            Some(known) => known,
+            None => {
                 let server = read_server(&self.cloud, &region, &server_id, deadline).await?;
                 self.gateways
                     .remember(&region, &server_id, &server.vpn_gateway_id);
                 server.vpn_gateway_id
             }
         };
+        if let Some(op) = &operation
+            && op.vpn_gateway_id != gateway_id
+        {
+            return Err(Error::new(
+                Class::InvalidArgument,
+                "InvalidParameter.OperationId",
+                "operation_id belongs to another gateway",
+            )
+            .into());
+        }
         // The gateway whose poller the stream reads is the one authorized.
         self.security
             .authorize_gateway(&caller, rpc, &region, &server_id, &gateway_id)?;
