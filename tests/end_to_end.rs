@@ -511,3 +511,45 @@ async fn a_followed_watch_ends_failed_when_the_server_goes_away() {
     assert_eq!(phases(&rest).last(), Some(&pb::Phase::Failed), "{rest:?}");
     assert!(rest.last().unwrap().error.is_some());
 }
+
+#[tokio::test]
+async fn a_new_name_beside_values_that_hold_is_sent_alone_and_done_at_once() {
+    let mut s = stack_with_timings(300, 300).await;
+    let current = s
+        .client
+        .get_ssl_vpn_server_status(pb::GetSslVpnServerStatusRequest {
+            region_id: REGION.into(),
+            ssl_vpn_server_id: SERVER.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ssl_vpn_server
+        .unwrap();
+    let reply = s
+        .client
+        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
+            name: Some("renamed".into()),
+            port: Some(current.port),
+            compress: Some(current.compress),
+            ..modify(SERVER)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(reply.operation.unwrap().done, "only the name differed");
+    assert_eq!(reply.ssl_vpn_server.unwrap().name, "renamed");
+    // The gateway took no update: the next change is accepted at once
+    // rather than refused as busy.
+    let next = s
+        .client
+        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
+            port: Some(current.port + 1),
+            ..modify(SERVER)
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!next.operation.unwrap().done);
+    assert_eq!(s.emulator.counters().total("ModifySslVpnServer"), 2);
+}

@@ -22,7 +22,7 @@ use tokio::{sync::Mutex as AsyncMutex, time::Instant};
 
 use crate::{
     cloud::{ModifyRequest, VpcClient},
-    domain::{GatewayStatus, Modification, RegionId, SslVpnServer, VpnGateway},
+    domain::{Changes, Field, GatewayStatus, Modification, RegionId, SslVpnServer, VpnGateway},
     error::{Class, Error},
     operation::{self, Operation},
     pb,
@@ -131,11 +131,26 @@ impl Modifier {
             client_token,
         };
 
-        if m.changes.pending_against(&server).is_empty() {
+        let pending = m.changes.pending_against(&server);
+        if pending.is_empty() {
             // Every requested value already holds: nothing to send.
             let op = make_operation(client_token.clone());
             return Ok(response(&server, String::new(), client_token, &op, true));
         }
+        // Only the name differs: send it alone, which the cloud applies at
+        // once, rather than values that already hold and would put the
+        // gateway through an update for nothing.
+        let done = pending == [Field::Name];
+        let name_alone;
+        let sent = if done {
+            name_alone = Changes {
+                name: m.changes.name.clone(),
+                ..Changes::default()
+            };
+            &name_alone
+        } else {
+            &m.changes
+        };
 
         let accepted = self
             .cloud
@@ -144,13 +159,12 @@ impl Modifier {
                     region: &m.region_id,
                     ssl_vpn_server_id: &m.ssl_vpn_server_id,
                     client_token: &client_token,
-                    changes: &m.changes,
+                    changes: sent,
                 },
                 deadline,
             )
             .await?;
         let op = make_operation(client_token.clone());
-        let done = m.changes.is_name_only();
         let reply = response(
             &accepted.server,
             accepted.request_id,
