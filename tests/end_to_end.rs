@@ -246,6 +246,14 @@ async fn locked_and_updating_gateways_and_unknown_servers() {
         .unwrap_err();
     assert_eq!(locked.code(), Code::FailedPrecondition);
     assert_eq!(reason(&locked), "VpnGateway.FinancialLocked");
+    let wait = locked
+        .get_error_details()
+        .retry_info()
+        .and_then(|r| r.retry_delay);
+    assert!(
+        wait.is_some_and(|w| w >= Duration::from_secs(60)),
+        "a top-up takes a while: {wait:?}"
+    );
 
     let updating = s
         .client

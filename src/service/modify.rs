@@ -32,6 +32,9 @@ use crate::{
 
 /// How long to suggest waiting while a gateway applies a change.
 const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
+/// How long to suggest waiting while a gateway is locked for overdue
+/// payment: a top-up takes minutes, not seconds.
+const LOCKED_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// How long to suggest waiting after losing a race on this replica.
 const RACE_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How long a change sent from here may stay invisible on an active gateway
@@ -306,6 +309,7 @@ fn check_gateway(gateway: &VpnGateway) -> Result<(), Error> {
             "VpnGateway.FinancialLocked",
             "the gateway is locked for overdue payment; top up the account first",
         )
+        .with_retry_after(LOCKED_RETRY_AFTER)
         .with_metadata("vpnGatewayId", gateway.vpn_gateway_id.clone()));
     }
     match gateway.status() {
