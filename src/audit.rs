@@ -56,11 +56,11 @@ impl ModifyAudit {
         Self {
             caller,
             peer,
-            region_id: req.region_id.clone(),
-            ssl_vpn_server_id: req.ssl_vpn_server_id.clone(),
+            region_id: loggable(&req.region_id),
+            ssl_vpn_server_id: loggable(&req.ssl_vpn_server_id),
             fields,
             changes,
-            client_token: req.client_token.clone(),
+            client_token: loggable(&req.client_token),
             started: Instant::now(),
             span: tracing::Span::current(),
             done: false,
@@ -145,6 +145,29 @@ fn error_outcome(class: Class) -> &'static str {
 
 /// The fields the caller set, and a JSON object of their new values (as
 /// given: the record shows what was asked, valid or not).
+/// Longest caller-supplied value written as is (longer ones are cut).
+const MAX_LOGGED_CHARS: usize = 128;
+
+/// A caller's raw string, as the record shows it: control characters
+/// escaped, so a newline cannot forge a line of the text log, and cut short,
+/// so a 64 KiB id cannot flood it. (The record is written for invalid
+/// requests too, before validation.)
+fn loggable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(MAX_LOGGED_CHARS));
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX_LOGGED_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn requested_changes(req: &pb::ModifySslVpnServerRequest) -> (Vec<&'static str>, String) {
     let mut values: Vec<(&'static str, serde_json::Value)> = Vec::new();
     let mut text = |name: &'static str, v: &Option<String>| {
@@ -216,6 +239,17 @@ mod tests {
         assert_eq!(parsed["proto"], "PROTOCOL_UDP");
         assert_eq!(parsed["compress"], false);
         assert!(parsed.get("name").is_none());
+    }
+
+    #[test]
+    fn caller_strings_cannot_forge_or_flood_the_log() {
+        assert_eq!(loggable("cn-hangzhou"), "cn-hangzhou");
+        let forged = loggable("cn-hangzhou\n2026-12-01T00:00:00Z INFO audit: outcome=applied");
+        assert!(!forged.contains('\n'), "{forged}");
+        assert!(forged.starts_with("cn-hangzhou\\n2026"), "{forged}");
+        let long = loggable(&"a".repeat(65_536));
+        assert_eq!(long.chars().count(), MAX_LOGGED_CHARS + 1);
+        assert!(long.ends_with('…'));
     }
 
     #[test]
