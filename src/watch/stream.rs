@@ -3,18 +3,21 @@
 //!
 //! Each stream has its own producer task and a small bounded buffer, so a
 //! slow reader only ever delays itself: while it is blocked the poller goes
-//! on publishing, and when it resumes it reads the newest state. The task
-//! notices a departed client, the timeout and a shutdown even while blocked.
+//! on publishing, and when it resumes it reads the newest state (after at
+//! most the few messages already buffered). The task notices a departed
+//! client and a shutdown even while blocked on a send; the receiving end
+//! ends the stream at a shutdown without waiting for the task.
 
 use std::{
+    future::Future,
     pin::Pin,
-    task::{Context, Poll},
+    task::{Context, Poll, ready},
     time::{Duration, SystemTime},
 };
 
 use tokio::{sync::mpsc, time::Instant};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::Status;
 use tracing::Instrument;
 
@@ -41,16 +44,38 @@ pub struct WatchSpec {
 /// `SslVpnServer`) made that block most of an idle stream's memory.
 type Item = Result<Box<pb::WatchSslVpnServerResponse>, Status>;
 
-/// The caller's end of one stream.
-pub struct WatchReceiver(ReceiverStream<Item>);
+/// The caller's end of one stream. It watches the shutdown itself: a
+/// reader that fell behind would otherwise drain stale buffered messages
+/// and see the stream end OK (the producer, blocked on the full buffer,
+/// cannot add the UNAVAILABLE); this way every stream ends UNAVAILABLE at
+/// once, with the hint to resume.
+pub struct WatchReceiver {
+    messages: ReceiverStream<Item>,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    resume: Option<Status>,
+    ended: bool,
+}
 
 impl Stream for WatchReceiver {
     type Item = Result<pb::WatchSslVpnServerResponse, Status>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        Pin::new(&mut self.0)
-            .poll_next(cx)
-            .map(|item| item.map(|r| r.map(|m| *m)))
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if self.shutdown.as_mut().poll(cx).is_ready() {
+            self.ended = true;
+            let status = self
+                .resume
+                .take()
+                .unwrap_or_else(|| Status::unavailable("the gateway is shutting down"));
+            return Poll::Ready(Some(Err(status)));
+        }
+        let item = ready!(Pin::new(&mut self.messages).poll_next(cx));
+        if item.is_none() {
+            self.ended = true;
+        }
+        Poll::Ready(item.map(|r| r.map(|m| *m)))
     }
 }
 
@@ -70,8 +95,15 @@ pub fn spawn(
         follow = spec.follow,
     );
     span.follows_from(subscription.poller_span());
+    let resume = resume_status(&spec);
+    let receiver = WatchReceiver {
+        messages: ReceiverStream::new(rx),
+        shutdown: Box::pin(shutdown.clone().cancelled_owned()),
+        resume: Some(resume),
+        ended: false,
+    };
     tokio::spawn(produce(spec, subscription, tx, shutdown).instrument(span));
-    WatchReceiver(ReceiverStream::new(rx))
+    receiver
 }
 
 type Tx = mpsc::Sender<Item>;
@@ -273,4 +305,55 @@ fn differs(
         m
     };
     strip(last) != strip(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receiver(shutdown: &CancellationToken) -> (Tx, WatchReceiver) {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let receiver = WatchReceiver {
+            messages: ReceiverStream::new(rx),
+            shutdown: Box::pin(shutdown.clone().cancelled_owned()),
+            resume: Some(Status::unavailable("resume with the same operation_id")),
+            ended: false,
+        };
+        (tx, receiver)
+    }
+
+    fn message(phase: pb::Phase) -> Item {
+        Ok(Box::new(pb::WatchSslVpnServerResponse {
+            phase: phase as i32,
+            ..Default::default()
+        }))
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_ends_a_lagging_stream_unavailable_at_once() {
+        use tokio_stream::StreamExt;
+        let shutdown = CancellationToken::new();
+        let (tx, mut rx) = receiver(&shutdown);
+        // A reader that fell behind: the buffer is full, the producer stuck.
+        for _ in 0..STREAM_BUFFER {
+            tx.send(message(pb::Phase::Applying)).await.unwrap();
+        }
+        shutdown.cancel();
+        let first = rx.next().await.expect("an item").unwrap_err();
+        assert_eq!(first.code(), tonic::Code::Unavailable);
+        assert!(first.message().contains("resume"), "{first:?}");
+        assert!(rx.next().await.is_none(), "and nothing after it");
+    }
+
+    #[tokio::test]
+    async fn without_a_shutdown_messages_pass_in_order_and_end_with_the_producer() {
+        use tokio_stream::StreamExt;
+        let shutdown = CancellationToken::new();
+        let (tx, rx) = receiver(&shutdown);
+        tx.send(message(pb::Phase::Pending)).await.unwrap();
+        tx.send(message(pb::Phase::Succeeded)).await.unwrap();
+        drop(tx);
+        let phases: Vec<pb::Phase> = rx.map(|m| m.unwrap().phase()).collect().await;
+        assert_eq!(phases, [pb::Phase::Pending, pb::Phase::Succeeded]);
+    }
 }
