@@ -152,7 +152,10 @@ impl Limits {
             bucket.tokens -= 1.0;
             return Ok(());
         }
-        let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / rate);
+        // try_from: a tiny configured rate makes the wait too long for a
+        // Duration; a day is as good an answer as any then.
+        let wait = Duration::try_from_secs_f64((1.0 - bucket.tokens) / rate)
+            .unwrap_or(Duration::from_secs(86_400));
         // Whole milliseconds, rounded up, so a caller that waits succeeds.
         let wait = Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX) + 1);
         Err(Error::new(
@@ -277,6 +280,18 @@ mod tests {
         tokio::time::advance(wait).await;
         limits.admit_call(&alice()).unwrap();
         assert!(limits.admit_call(&alice()).is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_vanishing_rate_refuses_without_panicking() {
+        let limits = Limits::new(LimitsConfig {
+            rate_per_caller: 1e-300,
+            burst_per_caller: 1,
+            ..LimitsConfig::default()
+        });
+        limits.admit_call(&alice()).unwrap();
+        let refused = limits.admit_call(&alice()).unwrap_err();
+        assert!(refused.retry_after().unwrap() >= Duration::from_secs(86_400));
     }
 
     #[test]
