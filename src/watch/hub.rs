@@ -247,6 +247,17 @@ impl Drop for Subscription {
     }
 }
 
+/// The longest a poller waits on the cloud's word after throttling.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// The wait after a transient failure: doubling up to the maximum, or the
+/// cloud's retry-after when longer, honoured up to a bound so an absurd one
+/// cannot freeze every watcher of the gateway.
+fn after_failure(interval: Duration, retry_after: Option<Duration>, max: Duration) -> Duration {
+    let backoff = interval.saturating_mul(2).min(max);
+    retry_after.map_or(backoff, |r| r.min(MAX_RETRY_AFTER.max(max)).max(backoff))
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned map is still a valid map: a panic elsewhere must not stop
     // every watch.
@@ -298,8 +309,7 @@ async fn run_poller(hub: Arc<HubInner>, key: PollerKey, poller: Arc<Poller>) {
             }
             Err(err) => {
                 tracing::debug!(error = %err, "transient poll failure; keeping the last state");
-                let backoff = (interval * 2).min(config.max_interval);
-                interval = err.retry_after().map_or(backoff, |r| r.max(backoff));
+                interval = after_failure(interval, err.retry_after(), config.max_interval);
             }
         }
 
@@ -360,6 +370,19 @@ async fn poll_once(hub: &HubInner, key: &PollerKey) -> Result<Snapshot, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_back_off_and_the_clouds_word_is_bounded() {
+        let s = Duration::from_secs;
+        assert_eq!(after_failure(s(1), None, s(10)), s(2));
+        assert_eq!(after_failure(s(8), None, s(10)), s(10));
+        assert_eq!(after_failure(s(1), Some(s(5)), s(10)), s(5));
+        assert_eq!(after_failure(s(1), Some(s(86_400)), s(10)), MAX_RETRY_AFTER);
+        assert_eq!(
+            after_failure(s(1), Some(Duration::MAX), s(10)),
+            MAX_RETRY_AFTER
+        );
+    }
 
     #[test]
     fn only_failures_no_poll_can_mend_end_the_streams() {
