@@ -561,3 +561,43 @@ async fn a_new_name_beside_values_that_hold_is_sent_alone_and_done_at_once() {
     assert!(!next.operation.unwrap().done);
     assert_eq!(s.emulator.counters().total("ModifySslVpnServer"), 2);
 }
+
+#[tokio::test]
+async fn a_watch_without_an_operation_right_after_a_modify_follows_that_change() {
+    let mut s = stack_with_timings(300, 300).await;
+    s.client
+        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
+            port: Some(1201),
+            ..modify(SERVER)
+        })
+        .await
+        .unwrap();
+    // During the cloud's pick-up lag the gateway still reads active; this
+    // replica knows a change is on its way, so that is not "done".
+    let messages = collect(
+        s.client
+            .watch_ssl_vpn_server(watch(SERVER, ""))
+            .await
+            .unwrap()
+            .into_inner(),
+    )
+    .await;
+    assert_eq!(
+        phases(&messages),
+        [
+            pb::Phase::Pending,
+            pb::Phase::Applying,
+            pb::Phase::Succeeded
+        ]
+    );
+    assert_eq!(
+        messages
+            .last()
+            .unwrap()
+            .ssl_vpn_server
+            .as_ref()
+            .unwrap()
+            .port,
+        1201
+    );
+}

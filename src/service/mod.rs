@@ -231,6 +231,10 @@ impl SslVpnService for SslVpnGateway {
             )
             .into());
         }
+        let operation = operation.or_else(|| {
+            self.modifier
+                .in_flight_operation(&region, &gateway_id, &server_id)
+        });
         // The gateway whose poller the stream reads is the one authorized.
         self.security
             .authorize_gateway(&caller, rpc, &region, &server_id, &gateway_id)?;

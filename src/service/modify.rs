@@ -237,6 +237,21 @@ impl Modifier {
             .then(|| f.response.clone())
     }
 
+    /// The change this replica last sent to `server_id`, while it may still
+    /// be on its way: a watch without an operation id follows it, so the
+    /// cloud's pick-up lag (the gateway still `active`) cannot read as done.
+    pub fn in_flight_operation(
+        &self,
+        region: &RegionId,
+        gateway_id: &str,
+        server_id: &str,
+    ) -> Option<Operation> {
+        let in_flight = lock(&self.in_flight);
+        let f = in_flight.get(&(region.clone(), gateway_id.to_owned()))?;
+        (f.operation.ssl_vpn_server_id == server_id && f.sent_at.elapsed() <= IN_FLIGHT_TTL)
+            .then(|| f.operation.clone())
+    }
+
     /// Refuses while a change sent from here is not yet visible.
     fn check_in_flight(
         &self,
