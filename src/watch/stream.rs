@@ -9,7 +9,6 @@
 //! ends the stream at a shutdown without waiting for the task.
 
 use std::{
-    future::Future,
     pin::Pin,
     task::{Context, Poll, ready},
     time::{Duration, SystemTime},
@@ -17,7 +16,7 @@ use std::{
 
 use tokio::{sync::mpsc, time::Instant};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tracing::Instrument;
 
@@ -44,14 +43,16 @@ pub struct WatchSpec {
 /// `SslVpnServer`) made that block most of an idle stream's memory.
 type Item = Result<Box<pb::WatchSslVpnServerResponse>, Status>;
 
-/// The caller's end of one stream. It watches the shutdown itself: a
-/// reader that fell behind would otherwise drain stale buffered messages
-/// and see the stream end OK (the producer, blocked on the full buffer,
-/// cannot add the UNAVAILABLE); this way every stream ends UNAVAILABLE at
-/// once, with the hint to resume.
+/// The caller's end of one stream. It checks the shutdown itself: a reader
+/// that fell behind would otherwise drain stale buffered messages and see
+/// the stream end OK (the producer, blocked on the full buffer, cannot add
+/// the UNAVAILABLE); this way every stream ends UNAVAILABLE at its next
+/// read, with the hint to resume. A check, not a stored future: whenever
+/// this end waits for a message, a shutdown wakes it anyway, through the
+/// producer's own resume message or its departure.
 pub struct WatchReceiver {
     messages: ReceiverStream<Item>,
-    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    shutdown: CancellationToken,
     resume: Option<Status>,
     ended: bool,
 }
@@ -63,7 +64,7 @@ impl Stream for WatchReceiver {
         if self.ended {
             return Poll::Ready(None);
         }
-        if self.shutdown.as_mut().poll(cx).is_ready() {
+        if self.shutdown.is_cancelled() {
             self.ended = true;
             let status = self
                 .resume
@@ -98,7 +99,7 @@ pub fn spawn(
     let resume = resume_status(&spec);
     let receiver = WatchReceiver {
         messages: ReceiverStream::new(rx),
-        shutdown: Box::pin(shutdown.clone().cancelled_owned()),
+        shutdown: shutdown.clone(),
         resume: Some(resume),
         ended: false,
     };
@@ -336,7 +337,7 @@ mod tests {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let receiver = WatchReceiver {
             messages: ReceiverStream::new(rx),
-            shutdown: Box::pin(shutdown.clone().cancelled_owned()),
+            shutdown: shutdown.clone(),
             resume: Some(Status::unavailable("resume with the same operation_id")),
             ended: false,
         };
