@@ -14,6 +14,20 @@ use sslvpn_gateway::{
 use tonic::Code;
 use tonic_types::StatusExt;
 
+/// SERVER as the gateway reads it now.
+async fn current_server(s: &mut Stack) -> pb::SslVpnServer {
+    s.client
+        .get_ssl_vpn_server_status(pb::GetSslVpnServerStatusRequest {
+            region_id: REGION.into(),
+            ssl_vpn_server_id: SERVER.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .ssl_vpn_server
+        .unwrap()
+}
+
 fn reason(status: &tonic::Status) -> String {
     status
         .get_error_details()
@@ -282,16 +296,7 @@ async fn locked_and_updating_gateways_and_unknown_servers() {
 #[tokio::test]
 async fn cross_field_rules_use_the_merged_configuration() {
     let mut s = stack_with_timings(100, 100).await;
-    let status = s
-        .client
-        .get_ssl_vpn_server_status(pb::GetSslVpnServerStatusRequest {
-            region_id: REGION.into(),
-            ssl_vpn_server_id: SERVER.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let current = status.ssl_vpn_server.unwrap();
+    let current = current_server(&mut s).await;
     let first_subnet = current.local_subnet.split(',').next().unwrap().to_owned();
     // A pool inside the server's current local subnet: only the merged view
     // sees the conflict.
@@ -523,17 +528,7 @@ async fn a_followed_watch_ends_failed_when_the_server_goes_away() {
 #[tokio::test]
 async fn a_new_name_beside_values_that_hold_is_sent_alone_and_done_at_once() {
     let mut s = stack_with_timings(300, 300).await;
-    let current = s
-        .client
-        .get_ssl_vpn_server_status(pb::GetSslVpnServerStatusRequest {
-            region_id: REGION.into(),
-            ssl_vpn_server_id: SERVER.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .ssl_vpn_server
-        .unwrap();
+    let current = current_server(&mut s).await;
     let reply = s
         .client
         .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {

@@ -6,7 +6,12 @@ mod secure;
 
 use harness::{REGION, gateway_config, start_emulator, start_gateway};
 use secure::{Files, token_line, with_token};
-use sslvpn_gateway::{emulator::EmulatorConfig, pb, security::SecurityConfig};
+use sslvpn_gateway::{
+    emulator::{EmulatorConfig, EmulatorHandle},
+    pb,
+    security::SecurityConfig,
+    server::ServerHandle,
+};
 use tonic::Code;
 use tonic_types::StatusExt;
 
@@ -38,6 +43,19 @@ fn security(files: &Files, policy: Option<&str>) -> SecurityConfig {
         policy_file: policy.map(|p| files.write("policy.json", p)),
         ..SecurityConfig::default()
     }
+}
+
+/// An emulator, and a gateway with the test tokens and POLICY; the files
+/// live as long as the returned `Files` (which can rewrite them).
+async fn start_with_policy() -> (Files, EmulatorHandle, ServerHandle, secure::Client) {
+    let files = Files::new();
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let config = sslvpn_gateway::config::ServeConfig {
+        security: security(&files, Some(POLICY)),
+        ..gateway_config(&emulator)
+    };
+    let (server, client) = start_gateway(config).await;
+    (files, emulator, server, client)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -95,13 +113,7 @@ async fn call(
 
 #[tokio::test]
 async fn credentials_rpcs_and_resources_matrix() {
-    let files = Files::new();
-    let emulator = start_emulator(EmulatorConfig::default()).await;
-    let config = sslvpn_gateway::config::ServeConfig {
-        security: security(&files, Some(POLICY)),
-        ..gateway_config(&emulator)
-    };
-    let (server, mut client) = start_gateway(config).await;
+    let (_files, emulator, server, mut client) = start_with_policy().await;
 
     let credentials = [
         ("no credentials", None),
@@ -160,13 +172,7 @@ async fn credentials_rpcs_and_resources_matrix() {
 
 #[tokio::test]
 async fn what_no_rule_can_grant_is_refused_before_any_cloud_call() {
-    let files = Files::new();
-    let emulator = start_emulator(EmulatorConfig::default()).await;
-    let config = sslvpn_gateway::config::ServeConfig {
-        security: security(&files, Some(POLICY)),
-        ..gateway_config(&emulator)
-    };
-    let (server, mut client) = start_gateway(config).await;
+    let (_files, emulator, server, mut client) = start_with_policy().await;
     let before = emulator.counters().total("DescribeSslVpnServers");
     // bob may read status, but only in cn-shanghai.
     let status = call(&mut client, Rpc::Status, ALLOWED, Some(BOB_TOKEN)).await;
@@ -179,13 +185,7 @@ async fn what_no_rule_can_grant_is_refused_before_any_cloud_call() {
 
 #[tokio::test]
 async fn once_a_servers_gateway_is_known_the_gateway_rule_refuses_before_any_read() {
-    let files = Files::new();
-    let emulator = start_emulator(EmulatorConfig::default()).await;
-    let config = sslvpn_gateway::config::ServeConfig {
-        security: security(&files, Some(POLICY)),
-        ..gateway_config(&emulator)
-    };
-    let (server, mut client) = start_gateway(config).await;
+    let (_files, emulator, server, mut client) = start_with_policy().await;
     let reads = || {
         let c = emulator.counters();
         c.total("DescribeSslVpnServers") + c.total("DescribeVpnGateway")
@@ -245,13 +245,7 @@ async fn without_a_policy_every_authenticated_caller_may_do_everything() {
 
 #[tokio::test]
 async fn a_policy_edit_applies_on_reload_and_a_broken_one_changes_nothing() {
-    let files = Files::new();
-    let emulator = start_emulator(EmulatorConfig::default()).await;
-    let config = sslvpn_gateway::config::ServeConfig {
-        security: security(&files, Some(POLICY)),
-        ..gateway_config(&emulator)
-    };
-    let (server, mut client) = start_gateway(config).await;
+    let (files, _emulator, server, mut client) = start_with_policy().await;
     assert_eq!(
         call(&mut client, Rpc::Status, FORBIDDEN, Some(ALICE_TOKEN))
             .await
