@@ -10,8 +10,8 @@
 //!
 //! ```text
 //! # identity                 token hash (printf %s "$TOKEN" | sha256sum)
-//! ci-deployer                sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
-//! dashboard                  sha256:60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752
+//! ci-deployer                sha256:<64 hex digits: the SHA-256 of ci-deployer's token>
+//! dashboard                  sha256:<64 hex digits: the SHA-256 of dashboard's token>
 //! ```
 
 use std::{fmt, path::Path, sync::Arc};
