@@ -167,10 +167,7 @@ async fn name_only_is_done_at_once_and_a_no_op_makes_no_cloud_call() {
 async fn a_busy_gateway_is_refused_with_retry_info() {
     let mut s = stack_with_timings(200, 2_000).await;
     s.client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(1195),
-            ..modify(SERVER)
-        })
+        .modify_ssl_vpn_server(port_change(SERVER, 1195))
         .await
         .unwrap();
     // Still within the accept lag: the gateway reads active, but a change is
@@ -213,10 +210,7 @@ async fn concurrent_modifies_of_one_gateway_apply_once() {
         let mut client = s.client.clone();
         async move {
             client
-                .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-                    port: Some(1200 + i),
-                    ..modify(SERVER)
-                })
+                .modify_ssl_vpn_server(port_change(SERVER, 1200 + i))
                 .await
         }
     });
@@ -252,10 +246,7 @@ async fn locked_and_updating_gateways_and_unknown_servers() {
     let mut s = stack_with_timings(100, 100).await;
     let locked = s
         .client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(1195),
-            ..modify("vss-hz2locked")
-        })
+        .modify_ssl_vpn_server(port_change("vss-hz2locked", 1195))
         .await
         .unwrap_err();
     assert_eq!(locked.code(), Code::FailedPrecondition);
@@ -271,10 +262,7 @@ async fn locked_and_updating_gateways_and_unknown_servers() {
 
     let updating = s
         .client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(1195),
-            ..modify("vss-hz2updating")
-        })
+        .modify_ssl_vpn_server(port_change("vss-hz2updating", 1195))
         .await
         .unwrap_err();
     assert_eq!(updating.code(), Code::FailedPrecondition);
@@ -283,10 +271,7 @@ async fn locked_and_updating_gateways_and_unknown_servers() {
 
     let unknown = s
         .client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(1195),
-            ..modify("vss-doesnotexist")
-        })
+        .modify_ssl_vpn_server(port_change("vss-doesnotexist", 1195))
         .await
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
@@ -377,10 +362,7 @@ async fn a_dropped_answer_is_retried_with_the_same_token_and_applies_once() {
     let mut s = stack(config).await;
     let reply = s
         .client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(1197),
-            ..modify(SERVER)
-        })
+        .modify_ssl_vpn_server(port_change(SERVER, 1197))
         .await
         .expect("the retry succeeds")
         .into_inner();
@@ -407,10 +389,7 @@ async fn watch_times_out() {
     let mut s = stack_with_timings(10_000, 100).await;
     let reply = s
         .client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(1198),
-            ..modify(SERVER)
-        })
+        .modify_ssl_vpn_server(port_change(SERVER, 1198))
         .await
         .unwrap()
         .into_inner();
@@ -445,10 +424,7 @@ async fn malformed_and_foreign_operation_ids_are_invalid() {
 
     let reply = s
         .client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(1199),
-            ..modify(SERVER)
-        })
+        .modify_ssl_vpn_server(port_change(SERVER, 1199))
         .await
         .unwrap()
         .into_inner();
@@ -502,10 +478,7 @@ async fn a_followed_watch_ends_failed_when_the_server_goes_away() {
     let mut s = stack_with_timings(100, 100).await;
     let mut stream = s
         .client
-        .watch_ssl_vpn_server(pb::WatchSslVpnServerRequest {
-            follow: true,
-            ..watch(SERVER, "")
-        })
+        .watch_ssl_vpn_server(follow(SERVER))
         .await
         .unwrap()
         .into_inner();
@@ -546,10 +519,7 @@ async fn a_new_name_beside_values_that_hold_is_sent_alone_and_done_at_once() {
     // rather than refused as busy.
     let next = s
         .client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(current.port + 1),
-            ..modify(SERVER)
-        })
+        .modify_ssl_vpn_server(port_change(SERVER, current.port + 1))
         .await
         .unwrap()
         .into_inner();
@@ -561,10 +531,7 @@ async fn a_new_name_beside_values_that_hold_is_sent_alone_and_done_at_once() {
 async fn a_watch_without_an_operation_right_after_a_modify_follows_that_change() {
     let mut s = stack_with_timings(300, 300).await;
     s.client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(1201),
-            ..modify(SERVER)
-        })
+        .modify_ssl_vpn_server(port_change(SERVER, 1201))
         .await
         .unwrap();
     // During the cloud's pick-up lag the gateway still reads active; this

@@ -63,10 +63,7 @@ async fn five_hundred_watchers_share_one_poller() {
     for i in 0..500 {
         let mut client = clients[i % clients.len()].clone();
         let mut stream = client
-            .watch_ssl_vpn_server(pb::WatchSslVpnServerRequest {
-                follow: true,
-                ..watch(SERVER, "")
-            })
+            .watch_ssl_vpn_server(follow(SERVER))
             .await
             .unwrap()
             .into_inner();

@@ -113,6 +113,22 @@ pub fn modify(server: &str) -> pb::ModifySslVpnServerRequest {
     }
 }
 
+/// A modify of `server` that changes its port alone.
+pub fn port_change(server: &str, port: u32) -> pb::ModifySslVpnServerRequest {
+    pb::ModifySslVpnServerRequest {
+        port: Some(port),
+        ..modify(server)
+    }
+}
+
+/// A watch of `server` that follows it until the client leaves.
+pub fn follow(server: &str) -> pb::WatchSslVpnServerRequest {
+    pb::WatchSslVpnServerRequest {
+        follow: true,
+        ..watch(server, "")
+    }
+}
+
 pub fn watch(server: &str, operation_id: &str) -> pb::WatchSslVpnServerRequest {
     pb::WatchSslVpnServerRequest {
         region_id: REGION.into(),
