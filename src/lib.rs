@@ -7,24 +7,17 @@
 //! demos and tests and never calls into the service; the `client` is the
 //! command-line client, which speaks only the public contract.
 
-pub mod admin;
-pub mod audit;
-pub mod auth;
+pub mod access;
 pub mod client;
 pub mod cloud;
-pub mod config;
 pub mod domain;
 pub mod emulator;
 pub mod error;
-pub mod limits;
 pub mod metrics;
 pub mod operation;
 pub mod pb;
-pub mod policy;
-pub mod security;
 pub mod server;
 pub mod service;
 pub mod telemetry;
-pub mod tls;
 pub mod validate;
 pub mod watch;

@@ -10,9 +10,9 @@ use clap::{Parser, Subcommand};
 use sslvpn_gateway::{
     client::{self, ClientArgs},
     cloud::Credentials,
-    config::{CredentialSource, ServeArgs, ServeConfig},
     emulator::{self, Emulator, EmulatorArgs, EmulatorConfig},
     server,
+    server::config::{CredentialSource, ServeArgs, ServeConfig},
     telemetry::{self, LogArgs, TelemetryConfig},
 };
 use tokio::net::TcpListener;

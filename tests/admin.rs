@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use harness::*;
 use sslvpn_gateway::{
-    admin::METRICS_CONTENT_TYPE,
     emulator::{ActionFaults, EmulatorConfig},
     metrics, pb,
+    server::admin::METRICS_CONTENT_TYPE,
 };
 
 async fn get(http: &reqwest::Client, url: &str) -> (u16, String) {

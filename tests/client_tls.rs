@@ -10,8 +10,8 @@ use harness::*;
 use procs::client;
 use secure::{Ca, Files, token_line, write_tls};
 use sslvpn_gateway::{
+    access::AccessConfig,
     emulator::{EmulatorConfig, EmulatorHandle},
-    security::SecurityConfig,
     server::{self, ServerHandle},
 };
 
@@ -24,10 +24,10 @@ async fn secured(files: &Files, ca: &Ca) -> (EmulatorHandle, ServerHandle, Strin
     let mut config = gateway_config(&emulator);
     let mut tls = write_tls(files, &ca.server(), Some(ca));
     tls.client_cert_optional = true;
-    config.security = SecurityConfig {
+    config.security = AccessConfig {
         tls: Some(tls),
         tokens_file: Some(files.write("tokens", &token_line("netops", TOKEN))),
-        ..SecurityConfig::default()
+        ..AccessConfig::default()
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = server::start(config, listener)

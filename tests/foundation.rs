@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use sslvpn_gateway::{
     cloud::{CloudConfig, Credentials},
-    config::{CredentialSource, ServeConfig},
     pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
+    server::config::{CredentialSource, ServeConfig},
     server::{self, ServerHandle},
 };
 use tokio::net::TcpListener;

@@ -28,9 +28,9 @@ use opentelemetry_proto::tonic::{
 };
 use sslvpn_gateway::{
     cloud::Credentials,
-    config::CredentialSource,
     emulator::{EmulatorConfig, fixtures::AccessKey},
     metrics, pb,
+    server::config::CredentialSource,
     telemetry::{self, LogFormat, TelemetryConfig},
 };
 use tokio::net::TcpListener;

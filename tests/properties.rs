@@ -8,7 +8,8 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use sslvpn_gateway::{
-    auth::{TokenStore, tokens},
+    access::policy::{Pattern, Policy},
+    access::{TokenStore, tokens},
     cloud::{
         Credentials,
         endpoint::default_host,
@@ -19,7 +20,6 @@ use sslvpn_gateway::{
         wire::{self, Params},
     },
     operation::Operation,
-    policy::{Pattern, Policy},
     validate::{self, ModifyInput, RESERVED_PORTS},
 };
 

@@ -7,9 +7,9 @@ mod secure;
 use harness::{REGION, gateway_config, start_emulator, start_gateway};
 use secure::{Files, token_line, with_token};
 use sslvpn_gateway::{
+    access::AccessConfig,
     emulator::{EmulatorConfig, EmulatorHandle},
     pb,
-    security::SecurityConfig,
     server::ServerHandle,
 };
 use tonic::Code;
@@ -32,16 +32,16 @@ const ALLOWED: &str = "vss-hz1primary";
 /// gateway check (after the lookup) can refuse it.
 const FORBIDDEN: &str = "vss-hz1peer";
 
-fn security(files: &Files, policy: Option<&str>) -> SecurityConfig {
+fn security(files: &Files, policy: Option<&str>) -> AccessConfig {
     let tokens = format!(
         "# test identities\n{}{}",
         token_line("alice", ALICE_TOKEN),
         token_line("bob", BOB_TOKEN)
     );
-    SecurityConfig {
+    AccessConfig {
         tokens_file: Some(files.write("tokens", &tokens)),
         policy_file: policy.map(|p| files.write("policy.json", p)),
-        ..SecurityConfig::default()
+        ..AccessConfig::default()
     }
 }
 
@@ -50,7 +50,7 @@ fn security(files: &Files, policy: Option<&str>) -> SecurityConfig {
 async fn start_with_policy() -> (Files, EmulatorHandle, ServerHandle, secure::Client) {
     let files = Files::new();
     let emulator = start_emulator(EmulatorConfig::default()).await;
-    let config = sslvpn_gateway::config::ServeConfig {
+    let config = sslvpn_gateway::server::config::ServeConfig {
         security: security(&files, Some(POLICY)),
         ..gateway_config(&emulator)
     };
@@ -210,7 +210,7 @@ async fn once_a_servers_gateway_is_known_the_gateway_rule_refuses_before_any_rea
 async fn without_a_policy_every_authenticated_caller_may_do_everything() {
     let files = Files::new();
     let emulator = start_emulator(EmulatorConfig::default()).await;
-    let config = sslvpn_gateway::config::ServeConfig {
+    let config = sslvpn_gateway::server::config::ServeConfig {
         security: security(&files, None),
         ..gateway_config(&emulator)
     };

@@ -9,11 +9,11 @@ use std::time::Duration;
 use harness::{REGION, SERVER, gateway_config, start_emulator, start_gateway};
 use secure::{Files, token_line, with_token};
 use sslvpn_gateway::{
-    config::ServeConfig,
+    access::AccessConfig,
+    access::limits::{Http2Limits, LimitsConfig},
     emulator::EmulatorConfig,
-    limits::{Http2Limits, LimitsConfig},
     pb,
-    security::SecurityConfig,
+    server::config::ServeConfig,
 };
 use tonic::{Code, Streaming};
 use tonic_types::StatusExt;
@@ -21,14 +21,14 @@ use tonic_types::StatusExt;
 const ALICE: &str = "alice-limits-00112233445566778899aabb";
 const BOB: &str = "bob-limits-00112233445566778899aabbcc";
 
-fn security(files: &Files, limits: LimitsConfig) -> SecurityConfig {
-    SecurityConfig {
+fn security(files: &Files, limits: LimitsConfig) -> AccessConfig {
+    AccessConfig {
         tokens_file: Some(files.write(
             "tokens",
             &(token_line("alice", ALICE) + &token_line("bob", BOB)),
         )),
         limits,
-        ..SecurityConfig::default()
+        ..AccessConfig::default()
     }
 }
 

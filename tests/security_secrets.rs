@@ -18,13 +18,13 @@ use std::{
 use harness::{REGION, SERVER, start_emulator};
 use secure::{Ca, Files, tls_channel, token_line, with_token, write_tls};
 use sslvpn_gateway::{
+    access::limits::LimitsConfig,
+    access::{Access, AccessConfig},
     cloud::{CloudConfig, Credentials, RetryPolicy, SignatureVersion},
-    config::{CredentialSource, ServeConfig},
     emulator::{EmulatorConfig, Fixtures, fixtures::AccessKey},
-    limits::LimitsConfig,
     pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
-    security::{Security, SecurityConfig},
     server,
+    server::config::{CredentialSource, ServeConfig},
     watch::PollConfig,
 };
 use tokio::net::TcpListener;
@@ -120,7 +120,7 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
         "tokens",
         &(token_line("alice", ALICE_TOKEN) + &token_line("bob", BOB_TOKEN)),
     );
-    let security = SecurityConfig {
+    let security = AccessConfig {
         tls: Some(tls),
         tokens_file: Some(tokens),
         policy_file: Some(files.write("policy.json", POLICY)),
@@ -129,7 +129,7 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
             burst_per_caller: 8,
             ..LimitsConfig::default()
         },
-        ..SecurityConfig::default()
+        ..AccessConfig::default()
     };
 
     let mut fixtures = Fixtures::default_set();
@@ -258,14 +258,14 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
     }
 
     // Debug and Display of the security types and of their errors.
-    let loaded = Security::load(&security).unwrap();
+    let loaded = Access::load(&security).unwrap();
     debug_outputs.push(format!("{loaded:?}"));
     debug_outputs.push(format!(
         "{:?}",
-        sslvpn_gateway::auth::TokenStore::parse(&token_line("alice", ALICE_TOKEN))
+        sslvpn_gateway::access::TokenStore::parse(&token_line("alice", ALICE_TOKEN))
     ));
     let pasted = files.write("pasted-tokens", &format!("alice {PASTED_TOKEN}\n"));
-    let err = sslvpn_gateway::auth::TokenStore::load(&pasted).unwrap_err();
+    let err = sslvpn_gateway::access::TokenStore::load(&pasted).unwrap_err();
     debug_outputs.push(format!("{err} {err:?}"));
     let key_lines: Vec<&str> = server_pair
         .key_pem
@@ -279,10 +279,10 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
     damaged.insert(1, "!!not base64!!".into());
     let mut bad_tls = security.tls.clone().unwrap();
     bad_tls.key = files.write("damaged.key", &damaged.join("\n"));
-    let err = sslvpn_gateway::tls::server_config(&bad_tls).unwrap_err();
+    let err = sslvpn_gateway::access::tls::server_config(&bad_tls).unwrap_err();
     debug_outputs.push(format!("{err} {err:?}"));
     bad_tls.key = files.write("cert-as-key.key", &server_pair.cert_pem);
-    let err = sslvpn_gateway::tls::server_config(&bad_tls).unwrap_err();
+    let err = sslvpn_gateway::access::tls::server_config(&bad_tls).unwrap_err();
     debug_outputs.push(format!("{err} {err:?}"));
     // The PEM parser's own error for the damaged file would have quoted it:
     // the mapping matters.

@@ -10,8 +10,8 @@ use std::{process::Command, time::Duration};
 
 use secure::{Ca, Files, token_line, write_tls};
 use sslvpn_gateway::{
-    config::ServeConfig,
-    security::{SecurityConfig, SecurityError},
+    access::{AccessConfig, AccessError},
+    server::config::ServeConfig,
     server::{self, ServeError},
 };
 use tokio::net::TcpListener;
@@ -22,16 +22,14 @@ fn base() -> ServeConfig {
             endpoint: Some("http://127.0.0.1:9".into()),
             ..Default::default()
         },
-        credentials: sslvpn_gateway::config::CredentialSource::Static(
+        credentials: sslvpn_gateway::server::config::CredentialSource::Static(
             sslvpn_gateway::cloud::Credentials::new("test-key-id", "test-key-secret"),
         ),
         ..ServeConfig::default()
     }
 }
 
-async fn start_on_any_address(
-    security: SecurityConfig,
-) -> Result<server::ServerHandle, ServeError> {
+async fn start_on_any_address(security: AccessConfig) -> Result<server::ServerHandle, ServeError> {
     let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
     server::start(ServeConfig { security, ..base() }, listener).await
 }
@@ -48,20 +46,20 @@ async fn an_exposed_listener_needs_tls_and_authentication() {
 
     let cases = [
         (
-            SecurityConfig::default(),
+            AccessConfig::default(),
             "in plaintext and without authentication",
         ),
         (
-            SecurityConfig {
+            AccessConfig {
                 tls: Some(tls.clone()),
-                ..SecurityConfig::default()
+                ..AccessConfig::default()
             },
             "without authentication",
         ),
         (
-            SecurityConfig {
+            AccessConfig {
                 tokens_file: Some(tokens.clone()),
-                ..SecurityConfig::default()
+                ..AccessConfig::default()
             },
             "in plaintext",
         ),
@@ -72,7 +70,7 @@ async fn an_exposed_listener_needs_tls_and_authentication() {
             Err(err) => err,
         };
         assert!(
-            matches!(err, ServeError::Security(SecurityError::Exposed { .. })),
+            matches!(err, ServeError::Access(AccessError::Exposed { .. })),
             "{err:?}"
         );
         let text = err.to_string();
@@ -81,7 +79,7 @@ async fn an_exposed_listener_needs_tls_and_authentication() {
             "{text}"
         );
         // The same, said out loud, starts.
-        let handle = start_on_any_address(SecurityConfig {
+        let handle = start_on_any_address(AccessConfig {
             insecure: true,
             ..security
         })
@@ -90,10 +88,10 @@ async fn an_exposed_listener_needs_tls_and_authentication() {
         handle.shutdown().await.unwrap();
     }
     // TLS and authentication: starts without --insecure.
-    let handle = start_on_any_address(SecurityConfig {
+    let handle = start_on_any_address(AccessConfig {
         tls: Some(tls),
         tokens_file: Some(tokens),
-        ..SecurityConfig::default()
+        ..AccessConfig::default()
     })
     .await
     .unwrap();
@@ -112,7 +110,7 @@ async fn run_refuses_before_binding() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, ServeError::Security(SecurityError::Exposed { .. })),
+        matches!(err, ServeError::Access(AccessError::Exposed { .. })),
         "{err:?}"
     );
 }
@@ -125,40 +123,40 @@ async fn bad_security_files_stop_start_up_with_the_file_named() {
     let other = ca.server();
     let cases = [
         (
-            SecurityConfig {
+            AccessConfig {
                 policy_file: Some(files.write("p.json", "{}")),
-                ..SecurityConfig::default()
+                ..AccessConfig::default()
             },
             "a policy needs authentication",
         ),
         (
-            SecurityConfig {
+            AccessConfig {
                 tokens_file: Some(files.path("missing-tokens")),
-                ..SecurityConfig::default()
+                ..AccessConfig::default()
             },
             "missing-tokens",
         ),
         (
-            SecurityConfig {
-                tls: Some(sslvpn_gateway::tls::TlsFiles {
+            AccessConfig {
+                tls: Some(sslvpn_gateway::access::tls::TlsFiles {
                     cert: files.write("a.pem", &server_pair.cert_pem),
                     key: files.write("b.key", &other.key_pem),
                     client_ca: None,
                     client_cert_optional: false,
                 }),
-                ..SecurityConfig::default()
+                ..AccessConfig::default()
             },
             "not usable together",
         ),
         (
-            SecurityConfig {
-                tls: Some(sslvpn_gateway::tls::TlsFiles {
+            AccessConfig {
+                tls: Some(sslvpn_gateway::access::tls::TlsFiles {
                     cert: files.write("c.pem", &server_pair.cert_pem),
                     key: files.write("empty.key", ""),
                     client_ca: None,
                     client_cert_optional: false,
                 }),
-                ..SecurityConfig::default()
+                ..AccessConfig::default()
             },
             "empty.key holds no private key",
         ),

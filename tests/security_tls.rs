@@ -10,10 +10,10 @@ use std::time::Duration;
 use harness::{GATEWAY, REGION, SERVER, gateway_config, start_emulator};
 use secure::{Ca, Files, Pair, tls_channel, token_line, with_token, write_tls};
 use sslvpn_gateway::{
-    config::ServeConfig,
+    access::AccessConfig,
     emulator::EmulatorConfig,
     pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
-    security::SecurityConfig,
+    server::config::ServeConfig,
     server::{self, ServerHandle},
 };
 use tokio::net::TcpListener;
@@ -66,10 +66,10 @@ async fn mtls_lets_in_only_certificates_of_the_client_ca() {
     let ca = Ca::new("gateway CA");
     let other_ca = Ca::new("someone else's CA");
     let config = ServeConfig {
-        security: SecurityConfig {
+        security: AccessConfig {
             tls: Some(write_tls(&files, &ca.server(), Some(&ca))),
             policy_file: Some(files.write("policy.json", POLICY)),
-            ..SecurityConfig::default()
+            ..AccessConfig::default()
         },
         ..gateway_config(&emulator)
     };
@@ -141,14 +141,14 @@ async fn with_tokens_too_a_client_certificate_becomes_optional() {
     let mut tls = write_tls(&files, &ca.server(), Some(&ca));
     tls.client_cert_optional = true;
     let config = ServeConfig {
-        security: SecurityConfig {
+        security: AccessConfig {
             tls: Some(tls),
             tokens_file: Some(files.write(
                 "tokens",
                 &token_line("spiffe://test.example/ns/netops/sa/ci", TOKEN),
             )),
             policy_file: Some(files.write("policy.json", POLICY)),
-            ..SecurityConfig::default()
+            ..AccessConfig::default()
         },
         ..gateway_config(&emulator)
     };
@@ -184,10 +184,10 @@ async fn certificates_reload_without_dropping_connections() {
     let new_ca = Ca::new("new CA");
     let tokens = files.write("tokens", &token_line("ops", TOKEN));
     let config = ServeConfig {
-        security: SecurityConfig {
+        security: AccessConfig {
             tls: Some(write_tls(&files, &old_ca.server(), None)),
             tokens_file: Some(tokens),
-            ..SecurityConfig::default()
+            ..AccessConfig::default()
         },
         ..gateway_config(&emulator)
     };

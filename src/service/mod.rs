@@ -22,15 +22,16 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    audit::ModifyAudit,
-    auth::Identity,
+    access::{
+        Access, Identity,
+        audit::ModifyAudit,
+        limits::{Limits, StreamPermit},
+        policy::Rpc,
+    },
     cloud::VpcClient,
     error::{Class, Error},
-    limits::{Limits, StreamPermit},
     operation::Operation,
     pb::{self, ssl_vpn_service_server::SslVpnService},
-    policy::Rpc,
-    security::Security,
     validate::{self, Violations},
     watch::{
         WatchHub,
@@ -70,7 +71,7 @@ pub struct SslVpnGateway {
     /// Cancelled when the process shuts down: open streams end with UNAVAILABLE.
     shutdown: CancellationToken,
     /// Authorization and limits (authentication happened in the transport).
-    security: Arc<Security>,
+    security: Arc<Access>,
 }
 
 impl SslVpnGateway {
@@ -88,12 +89,12 @@ impl SslVpnGateway {
             hub,
             limits,
             shutdown,
-            security: Security::disabled(),
+            security: Access::disabled(),
         }
     }
 
     /// Applies the policy and limits of `security`.
-    pub fn with_security(mut self, security: Arc<Security>) -> Self {
+    pub fn with_security(mut self, security: Arc<Access>) -> Self {
         self.security = security;
         self
     }

@@ -24,7 +24,6 @@
 //! carries the W3C trace context in and out.
 
 pub mod propagation;
-pub mod rpc;
 
 use std::{fmt, io, time::Duration};
 
@@ -46,8 +45,6 @@ use tracing_subscriber::{
     layer::SubscriberExt,
     registry::LookupSpan,
 };
-
-pub use rpc::RpcLayer;
 
 /// The service name when neither `OTEL_SERVICE_NAME` nor a `service.name`
 /// in `OTEL_RESOURCE_ATTRIBUTES` gives one.

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use sslvpn_gateway::{
     cloud::{CloudConfig, Credentials, RetryPolicy},
-    config::{CredentialSource, ServeConfig},
     emulator::{self, EmulatorConfig, EmulatorHandle},
     pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
+    server::config::{CredentialSource, ServeConfig},
     server::{self, ServerHandle},
     watch::PollConfig,
 };

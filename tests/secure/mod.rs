@@ -166,8 +166,8 @@ pub fn write_tls(
     files: &Files,
     server: &Pair,
     client_ca: Option<&Ca>,
-) -> sslvpn_gateway::tls::TlsFiles {
-    sslvpn_gateway::tls::TlsFiles {
+) -> sslvpn_gateway::access::tls::TlsFiles {
+    sslvpn_gateway::access::tls::TlsFiles {
         cert: files.write("server.pem", &server.cert_pem),
         key: files.write("server.key", &server.key_pem),
         client_ca: client_ca.map(|ca| files.write("client-ca.pem", &ca.cert_pem)),

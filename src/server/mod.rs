@@ -6,6 +6,10 @@
 //! otherwise hold the server open forever), then the listener stops and
 //! in-flight calls drain, all within a bounded grace period.
 
+pub mod admin;
+pub mod config;
+pub mod rpc;
+
 use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc};
 
 use tokio::{net::TcpListener, task::JoinHandle};
@@ -15,15 +19,16 @@ use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tower::limit::GlobalConcurrencyLimitLayer;
 
-use crate::{
-    admin::{self, Readiness},
-    auth::Authenticated,
-    cloud::{self, ChainConfig, CloudError, CredentialProvider, StaticCredentials, VpcClient},
+use self::{
+    admin::Readiness,
     config::{CredentialSource, ServeConfig},
+    rpc::RpcLayer,
+};
+use crate::{
+    access::{Access, AccessError, Admission},
+    cloud::{self, ChainConfig, CloudError, CredentialProvider, StaticCredentials, VpcClient},
     pb::{self, ssl_vpn_service_server::SslVpnServiceServer},
-    security::{Security, SecurityError},
     service::SslVpnGateway,
-    telemetry::RpcLayer,
     watch::WatchHub,
 };
 
@@ -44,7 +49,7 @@ pub enum ServeError {
     #[error("the server task panicked or was cancelled: {0}")]
     Join(#[from] tokio::task::JoinError),
     #[error("{0}")]
-    Security(#[from] SecurityError),
+    Access(#[from] AccessError),
 }
 
 /// A running server: its address, and the way to stop it.
@@ -53,7 +58,7 @@ pub struct ServerHandle {
     admin_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), ServeError>>,
-    security: Arc<Security>,
+    security: Arc<Access>,
 }
 
 impl ServerHandle {
@@ -69,7 +74,7 @@ impl ServerHandle {
 
     /// Re-reads certificates, tokens and policy (what SIGHUP does); on
     /// error everything in force stays.
-    pub fn reload_security(&self) -> Result<(), SecurityError> {
+    pub fn reload_security(&self) -> Result<(), AccessError> {
         self.security.reload()
     }
 
@@ -117,7 +122,7 @@ pub async fn run_on(
     let handle = start(config, listener).await?;
     tracing::info!(addr = %handle.local_addr(), "serving sslvpn.v1.SslVpnService");
     let shutdown = handle.shutdown.clone();
-    crate::security::reload_on_sighup(handle.security.clone(), shutdown.clone());
+    crate::access::reload_on_sighup(handle.security.clone(), shutdown.clone());
     tokio::spawn(async move {
         signal.await;
         shutdown.cancel();
@@ -132,7 +137,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
         source,
     })?;
     config.security.check(addr)?;
-    let security = Security::load(&config.security)?;
+    let security = Access::load(&config.security)?;
     let shutdown = CancellationToken::new();
 
     // The admin listener comes first, so orchestrators see "alive, not yet
@@ -173,7 +178,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
     let service = SslVpnServiceServer::new(gateway)
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(4 * 1024 * 1024);
-    let service = Authenticated::new(service, security.clone());
+    let service = Admission::new(service, security.clone());
 
     let h2 = &config.security.http2;
     let router = Server::builder()
@@ -220,7 +225,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
                 signal,
             )),
             Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
-                crate::tls::incoming(listener, tls, stop.clone()),
+                crate::access::tls::incoming(listener, tls, stop.clone()),
                 signal,
             )),
         };

@@ -26,7 +26,7 @@ use tokio::{
 };
 
 use crate::{
-    auth::Identity,
+    access::Identity,
     error::{Class, Error},
 };
 
@@ -250,7 +250,7 @@ impl Drop for CallerSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Proof;
+    use crate::access::Proof;
 
     fn alice() -> Identity {
         Identity::new("alice", Proof::Token)

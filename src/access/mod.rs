@@ -22,21 +22,39 @@ use std::{
 
 use clap::Args;
 
+pub mod admission;
+pub mod audit;
+pub mod cert;
+pub mod identity;
+pub mod limits;
+pub mod policy;
+pub mod tls;
+pub mod tokens;
+
+pub use self::{
+    admission::Admission,
+    identity::{AuthError, Authenticator, Identity, Proof},
+    tokens::TokenStore,
+};
+
 use crate::{
-    auth::{AuthError, Authenticator, Identity, TokenStore, tokens::TokenFileError},
     domain::RegionId,
     error::{Class, Error},
+};
+
+use self::{
     limits::{Http2Limits, Limits, LimitsConfig},
-    policy::{Access, Policy, PolicyError, Rpc},
+    policy::{Policy, PolicyError, Request as PolicyRequest, Rpc},
     tls::{TlsError, TlsFiles, TlsReloader},
+    tokens::TokenFileError,
 };
 
 /// The audit log's tracing target.
 pub const AUDIT_TARGET: &str = "audit";
 
-/// Security flags of `sslvpn-gateway serve`.
+/// Access flags of `sslvpn-gateway serve`.
 #[derive(Args, Clone, Debug)]
-pub struct SecurityArgs {
+pub struct AccessArgs {
     /// Server certificate chain (PEM) for TLS on the gRPC listener; reloaded
     /// on SIGHUP.
     #[arg(long, env = "SSLVPN_TLS_CERT", requires = "tls_key")]
@@ -110,7 +128,7 @@ pub struct SecurityArgs {
 /// The security configuration: paths (never the secrets themselves) and
 /// numbers, so `Debug` shows nothing sensitive.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct SecurityConfig {
+pub struct AccessConfig {
     pub tls: Option<TlsFiles>,
     pub tokens_file: Option<PathBuf>,
     pub policy_file: Option<PathBuf>,
@@ -119,8 +137,8 @@ pub struct SecurityConfig {
     pub http2: Http2Limits,
 }
 
-impl From<SecurityArgs> for SecurityConfig {
-    fn from(a: SecurityArgs) -> Self {
+impl From<AccessArgs> for AccessConfig {
+    fn from(a: AccessArgs) -> Self {
         let client_cert_optional = a.auth_tokens.is_some();
         Self {
             tls: match (a.tls_cert, a.tls_key) {
@@ -154,7 +172,7 @@ impl From<SecurityArgs> for SecurityConfig {
 
 /// Why the security configuration was refused.
 #[derive(Debug, thiserror::Error)]
-pub enum SecurityError {
+pub enum AccessError {
     #[error(
         "refusing to listen on {addr} {missing}: a non-loopback listener needs TLS \
          (--tls-cert, --tls-key) and authentication (--auth-tokens or --tls-client-ca); \
@@ -176,7 +194,7 @@ pub enum SecurityError {
     Limit(&'static str),
 }
 
-impl SecurityConfig {
+impl AccessConfig {
     /// Whether callers must authenticate.
     pub fn authenticates(&self) -> bool {
         self.tokens_file.is_some() || self.tls.as_ref().is_some_and(|t| t.client_ca.is_some())
@@ -184,18 +202,18 @@ impl SecurityConfig {
 
     /// Checks the configuration against the listen address, before anything
     /// is bound or loaded.
-    pub fn check(&self, listen: SocketAddr) -> Result<(), SecurityError> {
+    pub fn check(&self, listen: SocketAddr) -> Result<(), AccessError> {
         if self.policy_file.is_some() && !self.authenticates() {
-            return Err(SecurityError::PolicyWithoutAuthentication);
+            return Err(AccessError::PolicyWithoutAuthentication);
         }
         let l = &self.limits;
         if l.max_streams == 0 || l.max_pollers == 0 {
-            return Err(SecurityError::Limit(
+            return Err(AccessError::Limit(
                 "--max-streams and --max-pollers must be at least 1",
             ));
         }
         if !(l.rate_per_caller.is_finite() && l.rate_per_caller >= 0.0) {
-            return Err(SecurityError::Limit(
+            return Err(AccessError::Limit(
                 "--rate-per-caller must be a number >= 0",
             ));
         }
@@ -216,7 +234,7 @@ impl SecurityConfig {
             );
             return Ok(());
         }
-        Err(SecurityError::Exposed {
+        Err(AccessError::Exposed {
             addr: listen,
             missing,
         })
@@ -225,8 +243,8 @@ impl SecurityConfig {
 
 /// The loaded security state shared by the transport and the handlers.
 #[derive(Debug)]
-pub struct Security {
-    config: SecurityConfig,
+pub struct Access {
+    config: AccessConfig,
     tls: Option<Arc<TlsReloader>>,
     authenticator: RwLock<Arc<Authenticator>>,
     policy: RwLock<Option<Arc<Policy>>>,
@@ -241,9 +259,9 @@ fn write<T>(lock: &RwLock<T>, value: T) {
     *lock.write().unwrap_or_else(|e| e.into_inner()) = value;
 }
 
-impl Security {
+impl Access {
     /// Loads every file the configuration names.
-    pub fn load(config: &SecurityConfig) -> Result<Arc<Self>, SecurityError> {
+    pub fn load(config: &AccessConfig) -> Result<Arc<Self>, AccessError> {
         let tls = config
             .tls
             .clone()
@@ -264,7 +282,7 @@ impl Security {
     /// loopback development.
     pub fn disabled() -> Arc<Self> {
         Arc::new(Self {
-            config: SecurityConfig::default(),
+            config: AccessConfig::default(),
             tls: None,
             authenticator: RwLock::new(Arc::new(Authenticator::new(None, false))),
             policy: RwLock::new(None),
@@ -273,8 +291,8 @@ impl Security {
     }
 
     fn load_auth(
-        config: &SecurityConfig,
-    ) -> Result<(Authenticator, Option<Arc<Policy>>), SecurityError> {
+        config: &AccessConfig,
+    ) -> Result<(Authenticator, Option<Arc<Policy>>), AccessError> {
         let tokens = config
             .tokens_file
             .as_deref()
@@ -293,11 +311,11 @@ impl Security {
 
     /// Re-reads certificates, tokens and policy. All or nothing: if any file
     /// is bad, everything in force stays and the error says which file.
-    pub fn reload(&self) -> Result<(), SecurityError> {
+    pub fn reload(&self) -> Result<(), AccessError> {
         let tls_config = self
             .tls
             .as_ref()
-            .map(|tls| crate::tls::server_config(tls.files()))
+            .map(|tls| crate::access::tls::server_config(tls.files()))
             .transpose()?;
         let (authenticator, policy) = Self::load_auth(&self.config)?;
         if let (Some(tls), Some(config)) = (&self.tls, tls_config) {
@@ -308,7 +326,7 @@ impl Security {
         Ok(())
     }
 
-    pub fn config(&self) -> &SecurityConfig {
+    pub fn config(&self) -> &AccessConfig {
         &self.config
     }
 
@@ -383,7 +401,7 @@ impl Security {
         }
         let allowed = match read(&self.policy) {
             None => true,
-            Some(policy) => policy.allows(&Access {
+            Some(policy) => policy.allows(&PolicyRequest {
                 identity: caller.name(),
                 rpc,
                 region: region.as_str(),
@@ -425,7 +443,7 @@ fn unauthenticated(why: AuthError) -> Error {
 
 /// Reloads `security` on every SIGHUP until `stop`.
 #[cfg(unix)]
-pub fn reload_on_sighup(security: Arc<Security>, stop: tokio_util::sync::CancellationToken) {
+pub fn reload_on_sighup(security: Arc<Access>, stop: tokio_util::sync::CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hangups = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -451,7 +469,7 @@ pub fn reload_on_sighup(security: Arc<Security>, stop: tokio_util::sync::Cancell
 }
 
 #[cfg(not(unix))]
-pub fn reload_on_sighup(_: Arc<Security>, _: tokio_util::sync::CancellationToken) {}
+pub fn reload_on_sighup(_: Arc<Access>, _: tokio_util::sync::CancellationToken) {}
 
 #[cfg(test)]
 mod tests {
@@ -472,7 +490,7 @@ mod tests {
 
     #[test]
     fn loopback_needs_nothing() {
-        let config = SecurityConfig::default();
+        let config = AccessConfig::default();
         config.check(addr("127.0.0.1:50051")).unwrap();
         config.check(addr("[::1]:50051")).unwrap();
     }
@@ -481,20 +499,20 @@ mod tests {
     fn exposed_listeners_need_tls_and_authentication() {
         let cases = [
             (
-                SecurityConfig::default(),
+                AccessConfig::default(),
                 "in plaintext and without authentication",
             ),
             (
-                SecurityConfig {
+                AccessConfig {
                     tls: tls(),
-                    ..SecurityConfig::default()
+                    ..AccessConfig::default()
                 },
                 "without authentication",
             ),
             (
-                SecurityConfig {
+                AccessConfig {
                     tokens_file: Some("t".into()),
-                    ..SecurityConfig::default()
+                    ..AccessConfig::default()
                 },
                 "in plaintext",
             ),
@@ -504,30 +522,30 @@ mod tests {
                 let err = config.check(addr(listen)).unwrap_err().to_string();
                 assert!(err.contains(missing), "{err}");
                 assert!(err.contains("--insecure"), "{err}");
-                let insecure = SecurityConfig {
+                let insecure = AccessConfig {
                     insecure: true,
                     ..config.clone()
                 };
                 insecure.check(addr(listen)).unwrap();
             }
         }
-        let complete = SecurityConfig {
+        let complete = AccessConfig {
             tls: tls(),
             tokens_file: Some("t".into()),
-            ..SecurityConfig::default()
+            ..AccessConfig::default()
         };
         complete.check(addr("0.0.0.0:50051")).unwrap();
     }
 
     #[test]
     fn a_policy_needs_authentication() {
-        let config = SecurityConfig {
+        let config = AccessConfig {
             policy_file: Some("p.json".into()),
-            ..SecurityConfig::default()
+            ..AccessConfig::default()
         };
         assert!(matches!(
             config.check(addr("127.0.0.1:1")),
-            Err(SecurityError::PolicyWithoutAuthentication)
+            Err(AccessError::PolicyWithoutAuthentication)
         ));
     }
 }

@@ -176,7 +176,7 @@ impl RpcCall {
             enduser.id = Empty,
         );
         // Before the span is first entered, or the parent cannot change.
-        let _ = span.set_parent(super::propagation::extract(req.headers()));
+        let _ = span.set_parent(crate::telemetry::propagation::extract(req.headers()));
         metrics::global().rpc_in_flight.add([method], 1);
         Self {
             method,

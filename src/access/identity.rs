@@ -6,18 +6,17 @@
 //! Authentication sits in front of `sslvpn.v1.SslVpnService` only: health
 //! (probes, load balancers) and reflection (the public contract) stay open.
 //! Authorization needs the resource, so it happens in the handlers against
-//! the [`crate::policy`].
-
-pub mod cert;
-pub mod layer;
-pub mod tokens;
+//! the [`crate::access::policy`].
 
 use std::{fmt, sync::Arc};
 
 use http::HeaderMap;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 
-pub use self::{layer::Authenticated, tokens::TokenStore};
+use super::{
+    cert,
+    tokens::{self, TokenStore},
+};
 
 /// How a caller proved who it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

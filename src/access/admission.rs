@@ -22,28 +22,28 @@ use tonic::{
 };
 use tower::Service;
 
-use crate::{policy::Rpc, security::Security};
+use super::{Access, policy::Rpc};
 
 /// `S` behind authentication and the per-caller rate.
 #[derive(Clone)]
-pub struct Authenticated<S> {
+pub struct Admission<S> {
     inner: S,
-    security: Arc<Security>,
+    security: Arc<Access>,
 }
 
-impl<S> Authenticated<S> {
-    pub fn new(inner: S, security: Arc<Security>) -> Self {
+impl<S> Admission<S> {
+    pub fn new(inner: S, security: Arc<Access>) -> Self {
         Self { inner, security }
     }
 }
 
-impl<S: NamedService> NamedService for Authenticated<S> {
+impl<S: NamedService> NamedService for Admission<S> {
     const NAME: &'static str = S::NAME;
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-impl<S> Service<http::Request<Body>> for Authenticated<S>
+impl<S> Service<http::Request<Body>> for Admission<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
         + Clone
@@ -91,7 +91,7 @@ where
             tracing::Span::current().record("enduser.id", identity.name());
             if let Err(err) = security.limits().admit_call(&identity) {
                 tracing::info!(
-                    target: crate::security::AUDIT_TARGET,
+                    target: crate::access::AUDIT_TARGET,
                     decision = "rate_limited",
                     identity = %identity,
                     rpc = rpc.map_or("unknown", Rpc::as_str),

@@ -140,7 +140,7 @@ fn any(patterns: &[Pattern], text: &str) -> bool {
 }
 
 impl Rule {
-    fn grants(&self, req: &Access<'_>) -> bool {
+    fn grants(&self, req: &Request<'_>) -> bool {
         any(&self.identities, req.identity)
             && self.rpcs.contains(&req.rpc)
             && any(&self.regions, req.region)
@@ -155,7 +155,7 @@ impl Rule {
 
 /// What a caller wants to do.
 #[derive(Clone, Copy, Debug)]
-pub struct Access<'a> {
+pub struct Request<'a> {
     pub identity: &'a str,
     pub rpc: Rpc,
     pub region: &'a str,
@@ -231,7 +231,7 @@ impl Policy {
     }
 
     /// Whether one rule grants all of `access`.
-    pub fn allows(&self, access: &Access<'_>) -> bool {
+    pub fn allows(&self, access: &Request<'_>) -> bool {
         self.rules.iter().any(|r| r.grants(access))
     }
 
@@ -284,8 +284,8 @@ impl Rule {
 mod tests {
     use super::*;
 
-    fn access<'a>(identity: &'a str, rpc: Rpc, gateway: Option<&'a str>) -> Access<'a> {
-        Access {
+    fn access<'a>(identity: &'a str, rpc: Rpc, gateway: Option<&'a str>) -> Request<'a> {
+        Request {
             identity,
             rpc,
             region: "cn-hangzhou",

@@ -12,7 +12,7 @@
 //! request's fields are configuration values, not secrets.
 //!
 //! The caller is whatever identity the authentication layer put in the
-//! request's extensions as an [`crate::auth::Identity`]; without one, `anonymous`.
+//! request's extensions as an [`crate::access::Identity`]; without one, `anonymous`.
 
 use std::{fmt::Write as _, time::Instant};
 
@@ -45,7 +45,7 @@ impl ModifyAudit {
     pub fn begin(request: &Request<pb::ModifySslVpnServerRequest>) -> Self {
         let caller = request
             .extensions()
-            .get::<crate::auth::Identity>()
+            .get::<crate::access::Identity>()
             .map_or_else(|| "anonymous".to_owned(), |c| c.name().to_owned());
         let peer = request
             .remote_addr()
@@ -85,7 +85,7 @@ impl ModifyAudit {
             }
             Err(err) => (
                 error_outcome(err.class()),
-                crate::telemetry::rpc::code_name(i32::from(err.class().grpc_code())),
+                crate::server::rpc::code_name(i32::from(err.class().grpc_code())),
                 err.request_id().unwrap_or_default().to_owned(),
                 err.reason().to_owned(),
             ),

@@ -9,8 +9,8 @@ use std::{collections::HashMap, fmt, net::SocketAddr, time::Duration};
 use clap::{Args, ValueEnum};
 
 use crate::{
+    access::{AccessArgs, AccessConfig},
     cloud::{CloudConfig, Credentials, RetryPolicy, SignatureVersion},
-    security::{SecurityArgs, SecurityConfig},
     service::WatchLimits,
     watch::PollConfig,
 };
@@ -105,7 +105,7 @@ pub struct ServeArgs {
 
     /// TLS, authentication, policy and limits (see `security`).
     #[command(flatten)]
-    pub security: SecurityArgs,
+    pub security: AccessArgs,
 }
 
 /// `--admin-listen`: an address, or off.
@@ -172,7 +172,7 @@ pub struct ServeConfig {
     pub watch: WatchLimits,
     /// The admin HTTP listener (metrics, health, readiness); `None`: none.
     pub admin_listen: Option<SocketAddr>,
-    pub security: SecurityConfig,
+    pub security: AccessConfig,
 }
 
 impl Default for ServeConfig {
@@ -191,7 +191,7 @@ impl Default for ServeConfig {
             // Off unless asked for, so tests and embedders bind nothing
             // extra; the CLI's default turns it on.
             admin_listen: None,
-            security: SecurityConfig::default(),
+            security: AccessConfig::default(),
         }
     }
 }
