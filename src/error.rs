@@ -1,73 +1,154 @@
-//! The service's one error type and the one table that turns it into a gRPC
-//! status with rich details (AIP-193).
+//! The one error vocabulary: a deliberately small set of [`Kind`]s that
+//! every failure is sorted into once — the cloud's codes in
+//! `cloud::error::classify`, our own refusals where they are made — and
+//! the methods that read everything else off the kind: its gRPC code, its
+//! metric label, its audit outcome and its retry hint.
 //!
-//! Every failure a caller can see is an [`Error`]: a small [`Class`] that
-//! decides the gRPC code, the cloud's error code as `ErrorInfo.reason`, and
-//! what helps the caller act on it (every field violation, the cloud's
-//! RequestId, how long to wait). Lower layers keep their own error types and
-//! convert into this one at the service boundary, so the mapping to gRPC
-//! lives here alone.
+//! Every failure a caller can see is an [`Error`]: a kind, the cloud's error
+//! code as the reason (`ErrorInfo.reason`), and what helps the caller act on
+//! it (every field violation, the cloud's RequestId, how long to wait).
+//! The cloud client's own error converts into it by keeping its kind; the
+//! service turns it into a gRPC status with rich details (AIP-193) in one
+//! place, `service::status`.
 
-use std::{collections::HashMap, fmt, time::Duration};
+use std::{fmt, time::Duration};
 
 use tonic::Code;
-use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
 
-use crate::{
-    cloud::{CloudError, CloudErrorClass},
-    validate::Violations,
-};
+use crate::{cloud::CloudError, validate::Violations};
 
-/// `ErrorInfo.domain` of every error: the cloud's, since reasons are its codes.
-pub const ERROR_DOMAIN: &str = "vpc.aliyuncs.com";
-
-/// What kind of failure, which alone decides the gRPC code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Class {
-    /// The request breaks a rule; fix it before retrying.
+/// What kind of failure: the one classification, from which the gRPC code,
+/// the metric label, the audit outcome and the retry hint all follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// The request breaks a rule (ours or the cloud's); fix it first.
     InvalidArgument,
     /// The caller brought no credentials, or wrong ones.
     Unauthenticated,
+    /// This service's policy refused the caller, or the cloud refused the
+    /// gateway's principal (RAM).
+    PermissionDenied,
     /// The server, gateway or region does not exist.
     NotFound,
-    /// The cloud refused the gateway's credentials for this resource, or
-    /// this service's policy refused the caller.
-    PermissionDenied,
-    /// The resource is not in a state that allows the change (busy, locked).
-    FailedPrecondition,
-    /// Lost a race with a concurrent change through this service.
-    Aborted,
-    /// Throttled, or a limit was reached.
-    ResourceExhausted,
+    /// The VPN gateway is applying an earlier change.
+    Busy,
+    /// The gateway or account is locked (overdue payment).
+    Locked,
+    /// The change conflicts with the resource's state (IP ranges, a reused
+    /// token, a gateway being deleted).
+    Conflict,
+    /// Lost a race with a concurrent change sent through this service.
+    Raced,
+    /// Flow control: the cloud throttled us, or the caller's request rate.
+    Throttled,
+    /// A capacity of this service is used up (streams, pollers).
+    Exhausted,
     /// The cloud could not be reached or failed transiently.
     Unavailable,
     /// The caller's deadline passed.
     DeadlineExceeded,
-    /// The feature is not there (yet).
-    Unimplemented,
-    /// A bug or an answer from the cloud this service cannot understand.
+    /// The gateway's own cloud credentials are missing or were refused: an
+    /// operator must act, the caller's retry cannot help.
+    Credentials,
+    /// A bug of this service.
     Internal,
-    /// The cloud answered a code this service does not know.
+    /// The cloud answered a code this service does not know, or an answer
+    /// it cannot read.
     Unknown,
 }
 
-impl Class {
-    /// The table: class → gRPC code.
+/// A top-up takes minutes, not seconds.
+const LOCKED_RETRY_AFTER: Duration = Duration::from_secs(300);
+/// Terraform's provider waits 10 s between attempts on a configuring gateway.
+const BUSY_RETRY_AFTER: Duration = Duration::from_secs(10);
+/// A lost race ends as soon as the winner's call returns.
+const RACED_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Throttling that names no wait of its own.
+const THROTTLED_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Streams and pollers free up as watches end.
+const EXHAUSTED_RETRY_AFTER: Duration = Duration::from_secs(5);
+
+impl Kind {
+    /// The gRPC status code.
     pub fn grpc_code(self) -> Code {
         match self {
-            Class::InvalidArgument => Code::InvalidArgument,
-            Class::Unauthenticated => Code::Unauthenticated,
-            Class::NotFound => Code::NotFound,
-            Class::PermissionDenied => Code::PermissionDenied,
-            Class::FailedPrecondition => Code::FailedPrecondition,
-            Class::Aborted => Code::Aborted,
-            Class::ResourceExhausted => Code::ResourceExhausted,
-            Class::Unavailable => Code::Unavailable,
-            Class::DeadlineExceeded => Code::DeadlineExceeded,
-            Class::Unimplemented => Code::Unimplemented,
-            Class::Internal => Code::Internal,
-            Class::Unknown => Code::Unknown,
+            Kind::InvalidArgument => Code::InvalidArgument,
+            Kind::Unauthenticated => Code::Unauthenticated,
+            Kind::PermissionDenied => Code::PermissionDenied,
+            Kind::NotFound => Code::NotFound,
+            Kind::Busy | Kind::Locked | Kind::Conflict => Code::FailedPrecondition,
+            Kind::Raced => Code::Aborted,
+            Kind::Throttled | Kind::Exhausted => Code::ResourceExhausted,
+            Kind::Unavailable => Code::Unavailable,
+            Kind::DeadlineExceeded => Code::DeadlineExceeded,
+            Kind::Credentials | Kind::Internal => Code::Internal,
+            Kind::Unknown => Code::Unknown,
         }
+    }
+
+    /// The `outcome` label of `sslvpn_upstream_requests_total`.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            Kind::InvalidArgument => "bad_parameter",
+            Kind::Unauthenticated => "unauthenticated",
+            Kind::PermissionDenied => "forbidden",
+            Kind::NotFound => "not_found",
+            Kind::Busy => "gateway_busy",
+            Kind::Locked => "locked",
+            Kind::Conflict => "conflict",
+            Kind::Raced => "raced",
+            Kind::Throttled => "throttled",
+            Kind::Exhausted => "exhausted",
+            Kind::Unavailable => "transient",
+            Kind::DeadlineExceeded => "deadline_exceeded",
+            Kind::Credentials => "credentials",
+            Kind::Internal => "internal",
+            Kind::Unknown => "unknown",
+        }
+    }
+
+    /// The audit log's `outcome` (and `sslvpn_modifications_total`'s
+    /// `result`) of a refused or failed modify.
+    pub fn audit_outcome(self) -> &'static str {
+        match self {
+            Kind::InvalidArgument => "invalid",
+            Kind::NotFound => "not_found",
+            Kind::Busy | Kind::Locked | Kind::Conflict | Kind::Raced => "rejected",
+            Kind::Unauthenticated
+            | Kind::PermissionDenied
+            | Kind::Throttled
+            | Kind::Exhausted
+            | Kind::Unavailable
+            | Kind::DeadlineExceeded
+            | Kind::Credentials
+            | Kind::Internal
+            | Kind::Unknown => "failed",
+        }
+    }
+
+    /// How long to suggest waiting before a retry, when waiting helps and
+    /// nobody named a better figure (the cloud's `x-acs-retry-after`, a
+    /// rate limiter's own wait).
+    pub fn retry_hint(self) -> Option<Duration> {
+        match self {
+            Kind::Busy => Some(BUSY_RETRY_AFTER),
+            Kind::Locked => Some(LOCKED_RETRY_AFTER),
+            Kind::Raced => Some(RACED_RETRY_AFTER),
+            Kind::Throttled => Some(THROTTLED_RETRY_AFTER),
+            Kind::Exhausted => Some(EXHAUSTED_RETRY_AFTER),
+            _ => None,
+        }
+    }
+
+    /// Whether the cloud client retries a call that failed so.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Kind::Unavailable | Kind::Throttled)
+    }
+
+    /// Whether no later poll can mend it: a watch of the gateway fails
+    /// instead of waiting (the rest keep the last state and the streams).
+    pub fn ends_watch(self) -> bool {
+        matches!(self, Kind::NotFound | Kind::PermissionDenied | Kind::Locked)
     }
 }
 
@@ -78,20 +159,21 @@ pub struct Error(Box<Inner>);
 
 #[derive(Clone, Debug)]
 struct Inner {
-    class: Class,
+    kind: Kind,
     /// The cloud's error code (or ours, in the cloud's style).
     reason: String,
     message: String,
     request_id: Option<String>,
+    /// A wait someone named (the cloud, a rate limiter); else the kind's hint.
     retry_after: Option<Duration>,
     violations: Option<Violations>,
     metadata: Vec<(&'static str, String)>,
 }
 
 impl Error {
-    pub fn new(class: Class, reason: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(kind: Kind, reason: impl Into<String>, message: impl Into<String>) -> Self {
         Self(Box::new(Inner {
-            class,
+            kind,
             reason: reason.into(),
             message: message.into(),
             request_id: None,
@@ -110,7 +192,7 @@ impl Error {
         self
     }
 
-    /// How long the caller should wait before retrying.
+    /// A wait better than the kind's hint (a rate limiter's own figure).
     pub fn with_retry_after(mut self, delay: Duration) -> Self {
         self.0.retry_after = Some(delay);
         self
@@ -122,16 +204,12 @@ impl Error {
         self
     }
 
-    pub fn unimplemented(what: impl Into<String>) -> Self {
-        Self::new(Class::Unimplemented, "Unimplemented", what)
-    }
-
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(Class::Internal, "InternalError", message)
+        Self::new(Kind::Internal, "InternalError", message)
     }
 
-    pub fn class(&self) -> Class {
-        self.0.class
+    pub fn kind(&self) -> Kind {
+        self.0.kind
     }
 
     pub fn reason(&self) -> &str {
@@ -147,23 +225,19 @@ impl Error {
         self.0.request_id.as_deref()
     }
 
+    /// How long the caller should wait before retrying, if waiting helps.
     pub fn retry_after(&self) -> Option<Duration> {
-        self.0.retry_after
+        self.0.retry_after.or_else(|| self.0.kind.retry_hint())
     }
 
-    /// The `google.rpc.Status` for this error (for watch messages).
-    pub fn to_rpc_status(&self) -> tonic_types::pb::Status {
-        use prost::Message;
-        let status = tonic::Status::from(self.clone());
-        // tonic carries the whole google.rpc.Status, details included, as
-        // the encoded `details` bytes.
-        tonic_types::pb::Status::decode(status.details()).unwrap_or_else(|_| {
-            tonic_types::pb::Status {
-                code: status.code() as i32,
-                message: status.message().to_owned(),
-                details: Vec::new(),
-            }
-        })
+    /// Every field violation, for a request that broke rules.
+    pub fn violations(&self) -> Option<&Violations> {
+        self.0.violations.as_ref()
+    }
+
+    /// The `ErrorInfo.metadata` entries added along the way.
+    pub fn metadata(&self) -> &[(&'static str, String)] {
+        &self.0.metadata
     }
 }
 
@@ -184,163 +258,76 @@ impl From<Violations> for Error {
         } else {
             format!("invalid request, {count} violations: {violations}")
         };
-        let mut error = Self::new(Class::InvalidArgument, first.code.clone(), message);
+        let mut error = Self::new(Kind::InvalidArgument, first.code.clone(), message);
         error.0.violations = Some(violations);
         error
     }
 }
 
-/// How long to suggest waiting when the cloud throttled us without saying.
-const THROTTLED_RETRY_AFTER: Duration = Duration::from_secs(1);
-/// How long to suggest waiting while a gateway applies a change (Terraform
-/// waits 10 s between attempts on `VpnGateway.Configuring`).
-const GATEWAY_BUSY_RETRY_AFTER: Duration = Duration::from_secs(10);
-
 impl From<CloudError> for Error {
-    /// The table for the cloud's failures: its error class decides ours; its
-    /// code stays the reason and its RequestId travels along.
+    /// The cloud's failures keep the kind they were classified as; the
+    /// cloud's code stays the reason, and its RequestId and retry-after
+    /// travel along.
     fn from(err: CloudError) -> Self {
-        let (class, retry_after) = match err.class() {
-            CloudErrorClass::NotFound => (Class::NotFound, None),
-            CloudErrorClass::Forbidden => (Class::PermissionDenied, None),
-            CloudErrorClass::Throttled => (
-                Class::ResourceExhausted,
-                Some(err.retry_after().unwrap_or(THROTTLED_RETRY_AFTER)),
-            ),
-            CloudErrorClass::GatewayBusy => (
-                Class::FailedPrecondition,
-                Some(err.retry_after().unwrap_or(GATEWAY_BUSY_RETRY_AFTER)),
-            ),
-            CloudErrorClass::Transient => (Class::Unavailable, err.retry_after()),
-            CloudErrorClass::Conflict | CloudErrorClass::Locked => {
-                (Class::FailedPrecondition, None)
-            }
-            CloudErrorClass::BadParameter => (Class::InvalidArgument, None),
-            CloudErrorClass::DeadlineExceeded => (Class::DeadlineExceeded, None),
-            // The gateway's own credentials were refused or missing: an
-            // operator must act; the caller's retry cannot help.
-            CloudErrorClass::Credentials => (Class::Internal, None),
-            CloudErrorClass::Unknown => (Class::Unknown, None),
-        };
-        let mut error = Error::new(class, err.code(), err.message().to_owned());
+        let mut error = Error::new(err.kind(), err.code(), err.message().to_owned());
         if let Some(id) = err.request_id() {
             error = error.with_request_id(id);
         }
         if let Some(status) = err.http_status() {
             error = error.with_metadata("httpStatus", status.to_string());
         }
-        match retry_after {
+        match err.retry_after() {
             Some(delay) => error.with_retry_after(delay),
             None => error,
         }
     }
 }
 
-impl From<Error> for tonic::Status {
-    fn from(err: Error) -> Self {
-        let mut details = ErrorDetails::new();
-        let mut metadata: HashMap<String, String> = err
-            .0
-            .metadata
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect();
-        if let Some(id) = &err.0.request_id {
-            metadata.insert("requestId".into(), id.clone());
-            details.set_request_info(id.clone(), String::new());
-        }
-        if let Some(violations) = &err.0.violations {
-            let mut codes: Vec<&str> = violations
-                .as_slice()
-                .iter()
-                .map(|v| v.code.as_str())
-                .collect();
-            codes.dedup();
-            metadata.insert("codes".into(), codes.join(","));
-            details.set_bad_request(
-                violations
-                    .as_slice()
-                    .iter()
-                    .map(|v| FieldViolation {
-                        field: v.field.proto_name().to_owned(),
-                        description: format!("{} ({})", v.description, v.code),
-                        reason: v.code.clone(),
-                        localized_message: None,
-                    })
-                    .collect::<Vec<_>>(),
-            );
-        }
-        if let Some(delay) = err.0.retry_after {
-            details.set_retry_info(Some(delay));
-        }
-        details.set_error_info(err.0.reason.clone(), ERROR_DOMAIN, metadata);
-        tonic::Status::with_error_details(err.0.class.grpc_code(), err.0.message, details)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::validate::{self, ModifyInput};
 
     #[test]
-    fn violations_become_invalid_argument_with_every_field() {
-        let violations = validate::modification(&ModifyInput {
-            region_id: "cn-hangzhou",
-            ssl_vpn_server_id: "vss-abc",
-            port: Some(0),
-            name: Some("http://x"),
-            ..ModifyInput::default()
-        })
-        .unwrap_err();
-        let status = tonic::Status::from(Error::from(violations));
-        assert_eq!(status.code(), Code::InvalidArgument);
-        let details = status.get_error_details();
-        let info = details.error_info().expect("ErrorInfo");
-        assert_eq!(info.reason, "InvalidName");
-        assert_eq!(info.domain, ERROR_DOMAIN);
-        let fields: Vec<_> = details
-            .bad_request()
-            .expect("BadRequest")
-            .field_violations
-            .iter()
-            .map(|v| (v.field.as_str(), v.reason.as_str()))
-            .collect();
-        assert_eq!(
-            fields,
-            vec![
-                ("name", "InvalidName"),
-                ("port", "SslVpnServerPort.Illegal")
-            ]
-        );
+    fn every_kind_reads_one_code_label_outcome_and_hint() {
+        let kinds = [
+            Kind::InvalidArgument,
+            Kind::Unauthenticated,
+            Kind::PermissionDenied,
+            Kind::NotFound,
+            Kind::Busy,
+            Kind::Locked,
+            Kind::Conflict,
+            Kind::Raced,
+            Kind::Throttled,
+            Kind::Exhausted,
+            Kind::Unavailable,
+            Kind::DeadlineExceeded,
+            Kind::Credentials,
+            Kind::Internal,
+            Kind::Unknown,
+        ];
+        let labels: std::collections::HashSet<_> = kinds.iter().map(|k| k.metric_label()).collect();
+        assert_eq!(labels.len(), kinds.len(), "one label per kind");
+        // Waiting helps exactly where a hint is given.
+        for k in kinds {
+            let waits = matches!(
+                k,
+                Kind::Busy | Kind::Locked | Kind::Raced | Kind::Throttled | Kind::Exhausted
+            );
+            assert_eq!(k.retry_hint().is_some(), waits, "{k:?}");
+        }
+        assert_eq!(Kind::Busy.grpc_code(), Code::FailedPrecondition);
+        assert_eq!(Kind::Raced.grpc_code(), Code::Aborted);
+        assert_eq!(Kind::Credentials.grpc_code(), Code::Internal);
+        assert_eq!(Kind::Raced.audit_outcome(), "rejected");
     }
 
     #[test]
-    fn retry_after_and_request_id_travel_in_details() {
-        let status = tonic::Status::from(
-            Error::new(Class::FailedPrecondition, "VpnGateway.Configuring", "busy")
-                .with_retry_after(Duration::from_secs(10))
-                .with_request_id("REQ-1"),
-        );
-        assert_eq!(status.code(), Code::FailedPrecondition);
-        let details = status.get_error_details();
-        assert_eq!(
-            details.retry_info().and_then(|r| r.retry_delay),
-            Some(Duration::from_secs(10))
-        );
-        let info = details.error_info().expect("ErrorInfo");
-        assert_eq!(
-            info.metadata.get("requestId").map(String::as_str),
-            Some("REQ-1")
-        );
-    }
-
-    #[test]
-    fn rpc_status_keeps_code_and_details() {
-        let rpc =
-            Error::new(Class::NotFound, "InvalidSslVpnServerId.NotFound", "gone").to_rpc_status();
-        assert_eq!(rpc.code, Code::NotFound as i32);
-        assert_eq!(rpc.details.len(), 1);
-        assert!(rpc.details[0].type_url.ends_with("google.rpc.ErrorInfo"));
+    fn a_named_wait_beats_the_kinds_hint() {
+        let busy = Error::new(Kind::Busy, "VpnGateway.Configuring", "busy");
+        assert_eq!(busy.retry_after(), Some(BUSY_RETRY_AFTER));
+        let told = busy.with_retry_after(Duration::from_secs(3));
+        assert_eq!(told.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(Error::internal("x").retry_after(), None);
     }
 }

@@ -18,9 +18,9 @@ use fake_upstream::{FakeUpstream, Reply};
 use serde_json::json;
 use sslvpn_gateway::{
     cloud::{
-        CloudConfig, CloudError, CloudErrorClass, CredentialProvider, Credentials, GatewayFilter,
-        ModifyRequest, PageRequest, RetryPolicy, ServerFilter, SignatureVersion, StaticCredentials,
-        VpcClient, credentials::BoxFuture,
+        CloudConfig, CloudError, CredentialProvider, Credentials, GatewayFilter, ModifyRequest,
+        PageRequest, RetryPolicy, ServerFilter, SignatureVersion, StaticCredentials, VpcClient,
+        credentials::BoxFuture,
     },
     domain::{Changes, Cipher, Protocol, RegionId},
     validate,
@@ -198,22 +198,42 @@ async fn retry_after_from_the_cloud_is_honoured() {
 #[tokio::test]
 async fn non_retryable_codes_are_not_retried_and_keep_code_and_request_id() {
     let cases = [
-        (400, "VpnGateway.Configuring", CloudErrorClass::GatewayBusy),
+        (
+            400,
+            "VpnGateway.Configuring",
+            sslvpn_gateway::error::Kind::Busy,
+        ),
         (
             404,
             "InvalidSslVpnServerId.NotFound",
-            CloudErrorClass::NotFound,
+            sslvpn_gateway::error::Kind::NotFound,
         ),
-        (403, "Forbidden.RAM", CloudErrorClass::Forbidden),
-        (400, "IpConflict", CloudErrorClass::Conflict),
+        (
+            403,
+            "Forbidden.RAM",
+            sslvpn_gateway::error::Kind::PermissionDenied,
+        ),
+        (400, "IpConflict", sslvpn_gateway::error::Kind::Conflict),
         (
             400,
             "IdempotentParameterMismatch",
-            CloudErrorClass::Conflict,
+            sslvpn_gateway::error::Kind::Conflict,
         ),
-        (400, "VpnGateway.FinancialLocked", CloudErrorClass::Locked),
-        (400, "InvalidName", CloudErrorClass::BadParameter),
-        (400, "SomethingNobodyKnows", CloudErrorClass::Unknown),
+        (
+            400,
+            "VpnGateway.FinancialLocked",
+            sslvpn_gateway::error::Kind::Locked,
+        ),
+        (
+            400,
+            "InvalidName",
+            sslvpn_gateway::error::Kind::InvalidArgument,
+        ),
+        (
+            400,
+            "SomethingNobodyKnows",
+            sslvpn_gateway::error::Kind::Unknown,
+        ),
     ];
     let up = FakeUpstream::start(SECRET).await;
     let client = client(&up);
@@ -221,7 +241,7 @@ async fn non_retryable_codes_are_not_retried_and_keep_code_and_request_id() {
         let request_id = format!("REQ-{i}");
         up.push([Reply::error(status, code, &request_id)]);
         let err = modify(&client, None).await.unwrap_err();
-        assert_eq!(err.class(), class, "{code}");
+        assert_eq!(err.kind(), class, "{code}");
         assert_eq!(err.code(), code);
         assert_eq!(err.request_id(), Some(request_id.as_str()));
         assert_eq!(err.http_status(), Some(status));
@@ -238,7 +258,7 @@ async fn attempts_are_bounded() {
     let err = modify(&client, None).await.unwrap_err();
     assert_eq!(up.requests().len(), 3);
     assert_eq!(err.attempts(), 3);
-    assert_eq!(err.class(), CloudErrorClass::Transient);
+    assert_eq!(err.kind(), sslvpn_gateway::error::Kind::Unavailable);
     assert_eq!(err.code(), "ServiceUnavailable");
     assert_eq!(err.request_id(), Some("R-LAST"));
 }
@@ -264,8 +284,8 @@ async fn the_deadline_bounds_retries_and_slow_answers() {
         start.elapsed()
     );
     assert!(
-        err.class() == CloudErrorClass::Transient
-            || err.class() == CloudErrorClass::DeadlineExceeded
+        err.kind() == sslvpn_gateway::error::Kind::Unavailable
+            || err.kind() == sslvpn_gateway::error::Kind::DeadlineExceeded
     );
     let deadline_std = deadline.into_std();
     assert!(
@@ -281,7 +301,7 @@ async fn the_deadline_bounds_retries_and_slow_answers() {
     let err = modify(&client, Some(start + Duration::from_millis(150)))
         .await
         .unwrap_err();
-    assert_eq!(err.class(), CloudErrorClass::DeadlineExceeded);
+    assert_eq!(err.kind(), sslvpn_gateway::error::Kind::DeadlineExceeded);
     assert!(
         start.elapsed() < Duration::from_millis(1000),
         "took {:?}",
@@ -303,7 +323,7 @@ async fn the_deadline_bounds_retries_and_slow_answers() {
         .await
         .unwrap_err();
     assert!(start.elapsed() < Duration::from_millis(1000));
-    assert_eq!(err.class(), CloudErrorClass::Throttled);
+    assert_eq!(err.kind(), sslvpn_gateway::error::Kind::Throttled);
     assert_eq!(err.retry_after(), Some(Duration::from_millis(5000)));
     assert_eq!(throttled.requests().len(), 1);
 }
@@ -321,7 +341,7 @@ async fn error_bodies_decode_json_or_not() {
         "AccessDeniedDetail": {"AuthAction": "vpc:ModifySslVpnServer", "EncodedDiagnosticMessage": "abc"}
     })).with_status(403)]);
     let err = modify(&client, None).await.unwrap_err();
-    assert_eq!(err.class(), CloudErrorClass::Forbidden);
+    assert_eq!(err.kind(), sslvpn_gateway::error::Kind::PermissionDenied);
     assert_eq!(err.host_id(), Some("vpc.aliyuncs.com"));
     assert_eq!(err.recommend(), Some("https://r"));
     assert_eq!(err.message(), "User not authorized");
@@ -336,7 +356,7 @@ async fn error_bodies_decode_json_or_not() {
             .with_header("content-type", "text/html")],
     );
     let err = modify(&client, None).await.unwrap_err();
-    assert_eq!(err.class(), CloudErrorClass::Transient);
+    assert_eq!(err.kind(), sslvpn_gateway::error::Kind::Unavailable);
     assert_eq!(err.http_status(), Some(502));
     assert_eq!(err.code(), "HttpError");
     assert!(
@@ -348,7 +368,7 @@ async fn error_bodies_decode_json_or_not() {
     up.push([Reply::raw(200, "not json at all")]);
     let err = modify(&client, None).await.unwrap_err();
     assert_eq!(err.code(), "InvalidResponse");
-    assert_eq!(err.class(), CloudErrorClass::Unknown);
+    assert_eq!(err.kind(), sslvpn_gateway::error::Kind::Unknown);
 }
 
 #[tokio::test]
@@ -439,7 +459,7 @@ async fn describe_operations_page_and_map() {
         .describe_vpn_gateway(&region, "vpn-gone", None)
         .await
         .unwrap_err();
-    assert_eq!(err.class(), CloudErrorClass::NotFound);
+    assert_eq!(err.kind(), sslvpn_gateway::error::Kind::NotFound);
     assert_eq!(err.request_id(), Some("GW0"));
 
     up.push([Reply::ok(json!({
@@ -547,7 +567,7 @@ async fn a_rejected_sts_token_is_refreshed_once() {
     // Rejected again right after the refresh: no loop.
     up.set_default(Reply::error(400, "InvalidSecurityToken.Expired", "E2"));
     let err = modify(&client, None).await.unwrap_err();
-    assert_eq!(err.class(), CloudErrorClass::Credentials);
+    assert_eq!(err.kind(), sslvpn_gateway::error::Kind::Credentials);
     assert_eq!(provider.invalidated.load(Ordering::SeqCst), 2);
     assert_eq!(up.requests().len(), 4);
 }
@@ -565,7 +585,7 @@ async fn connect_errors_are_transient_and_retried() {
     };
     let client = client_with(config, Credentials::new(AK, SECRET));
     let err = modify(&client, None).await.unwrap_err();
-    assert_eq!(err.class(), CloudErrorClass::Transient);
+    assert_eq!(err.kind(), sslvpn_gateway::error::Kind::Unavailable);
     assert_eq!(err.code(), "Transport.ConnectFailed");
     assert_eq!(err.attempts(), 2);
     assert!(

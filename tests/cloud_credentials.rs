@@ -16,9 +16,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::json;
-use sslvpn_gateway::cloud::{
-    ChainConfig, CloudErrorClass, CredentialProvider, EcsRamRole, default_chain,
-};
+use sslvpn_gateway::cloud::{ChainConfig, CredentialProvider, EcsRamRole, default_chain};
 
 /// A temporary HOME, removed on drop.
 struct TempHome(PathBuf);
@@ -153,7 +151,7 @@ async fn a_configured_unsupported_source_stops_the_chain_instead_of_falling_back
             "ram_role_arn": "acs:ram::1:role/ops"}]}"#,
     );
     let err = default_chain(&chain(&home, env(&[]))).await.unwrap_err();
-    assert_eq!(err.class(), CloudErrorClass::Credentials);
+    assert_eq!(err.kind(), sslvpn_gateway::error::Kind::Credentials);
     let msg = err.message();
     assert!(
         msg.contains("CLI profile") && msg.contains("RamRoleArn"),
@@ -251,7 +249,7 @@ async fn nothing_found_lists_every_source_tried() {
         ("ALIBABA_CLOUD_CREDENTIALS_URI", "http://127.0.0.1:1/creds"),
     ]);
     let err = default_chain(&chain(&home, vars)).await.unwrap_err();
-    assert_eq!(err.class(), CloudErrorClass::Credentials);
+    assert_eq!(err.kind(), sslvpn_gateway::error::Kind::Credentials);
     let msg = err.message();
     let order = [
         "1) environment: ALIBABA_CLOUD_ACCESS_KEY_ID is set but ALIBABA_CLOUD_ACCESS_KEY_SECRET is not",
@@ -503,7 +501,7 @@ async fn a_failed_early_refresh_keeps_the_still_valid_triple() {
     )
     .unwrap();
     let err = fresh.credentials().await.unwrap_err();
-    assert_eq!(err.class(), CloudErrorClass::Credentials);
+    assert_eq!(err.kind(), sslvpn_gateway::error::Kind::Credentials);
     assert!(err.message().contains("HTTP 500"), "{}", err.message());
 }
 

@@ -18,10 +18,7 @@ use std::{fmt::Write as _, time::Instant};
 
 use tonic::Request;
 
-use crate::{
-    error::{Class, Error},
-    metrics, pb,
-};
+use crate::{error::Error, metrics, pb};
 
 /// An audit record being written: `finish` completes it; dropped
 /// unfinished (the caller cancelled), it is written as `cancelled`.
@@ -84,8 +81,8 @@ impl ModifyAudit {
                 (outcome, "OK", reply.request_id.clone(), String::new())
             }
             Err(err) => (
-                error_outcome(err.class()),
-                crate::server::rpc::code_name(i32::from(err.class().grpc_code())),
+                err.kind().audit_outcome(),
+                crate::telemetry::grpc_code_name(i32::from(err.kind().grpc_code())),
                 err.request_id().unwrap_or_default().to_owned(),
                 err.reason().to_owned(),
             ),
@@ -123,23 +120,6 @@ impl Drop for ModifyAudit {
         if !self.done {
             self.write("cancelled", "CANCELLED", "", "");
         }
-    }
-}
-
-/// The `result` label of a refused or failed modify.
-fn error_outcome(class: Class) -> &'static str {
-    match class {
-        Class::InvalidArgument => "invalid",
-        Class::NotFound => "not_found",
-        Class::FailedPrecondition | Class::Aborted => "rejected",
-        Class::Unauthenticated
-        | Class::PermissionDenied
-        | Class::ResourceExhausted
-        | Class::Unavailable
-        | Class::DeadlineExceeded
-        | Class::Unimplemented
-        | Class::Internal
-        | Class::Unknown => "failed",
     }
 }
 

@@ -27,7 +27,7 @@ use tokio::{
 
 use crate::{
     access::Identity,
-    error::{Class, Error},
+    error::{Error, Kind},
 };
 
 /// Per-caller and global caps.
@@ -81,9 +81,6 @@ impl Default for Http2Limits {
     }
 }
 
-/// What to suggest to a caller refused for too many streams: streams end
-/// when changes complete, typically within a minute.
-const STREAMS_RETRY_AFTER: Duration = Duration::from_secs(5);
 /// Above this many tracked callers, idle buckets are dropped.
 const PRUNE_ABOVE: usize = 10_000;
 
@@ -159,7 +156,7 @@ impl Limits {
         // Whole milliseconds, rounded up, so a caller that waits succeeds.
         let wait = Duration::from_millis(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX) + 1);
         Err(Error::new(
-            Class::ResourceExhausted,
+            Kind::Throttled,
             "Throttling.User",
             "too many requests from this caller; retry after the suggested delay",
         )
@@ -169,10 +166,7 @@ impl Limits {
     /// Reserves one open watch stream for the caller; the stream holds the
     /// permit until it ends.
     pub fn open_stream(&self, caller: &Identity) -> Result<StreamPermit, Error> {
-        let exhausted = |reason: &str, message: &str| {
-            Error::new(Class::ResourceExhausted, reason, message)
-                .with_retry_after(STREAMS_RETRY_AFTER)
-        };
+        let exhausted = |reason: &str, message: &str| Error::new(Kind::Exhausted, reason, message);
         let per_caller = self.config.streams_per_caller;
         let caller_slot = if caller.is_authenticated() && per_caller > 0 {
             let mut streams = lock(&self.streams);
@@ -211,11 +205,10 @@ impl Limits {
     /// The refusal when every poller slot is taken.
     pub fn pollers_exhausted() -> Error {
         Error::new(
-            Class::ResourceExhausted,
+            Kind::Exhausted,
             "QuotaExceeded.Pollers",
             "the gateway is watching too many VPN gateways; retry later",
         )
-        .with_retry_after(STREAMS_RETRY_AFTER)
     }
 
     /// Open streams of a caller (tests, diagnostics).
@@ -267,7 +260,7 @@ mod tests {
             limits.admit_call(&alice()).unwrap();
         }
         let refused = limits.admit_call(&alice()).unwrap_err();
-        assert_eq!(refused.class(), Class::ResourceExhausted);
+        assert_eq!(refused.kind(), Kind::Throttled);
         let wait = refused.retry_after().unwrap();
         assert!(wait > Duration::from_millis(400) && wait <= Duration::from_millis(501));
         // Another caller has its own bucket; anonymous callers have none.

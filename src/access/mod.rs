@@ -39,7 +39,7 @@ pub use self::{
 
 use crate::{
     domain::RegionId,
-    error::{Class, Error},
+    error::{Error, Kind},
 };
 
 use self::{
@@ -429,7 +429,7 @@ impl Access {
         } else {
             // Names the RPC only: not the gateway, not the rules.
             Err(Error::new(
-                Class::PermissionDenied,
+                Kind::PermissionDenied,
                 "Forbidden.Policy",
                 format!("the caller may not call {rpc} on this SSL server"),
             ))
@@ -438,7 +438,7 @@ impl Access {
 }
 
 fn unauthenticated(why: AuthError) -> Error {
-    Error::new(Class::Unauthenticated, "Unauthenticated", why.to_string())
+    Error::new(Kind::Unauthenticated, "Unauthenticated", why.to_string())
 }
 
 /// Reloads `security` on every SIGHUP until `stop`.

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::{
     credentials::CredentialProvider,
     endpoint::{Endpoint, Endpoints},
-    error::{CloudError, CloudErrorClass},
+    error::CloudError,
     wire,
 };
 use crate::domain::{Changes, RegionId, SslVpnServer, VpnGateway};
@@ -375,7 +375,7 @@ impl VpcClient {
         if body.vpn_gateway_id.is_empty() {
             // An answer without the gateway: report it as the cloud does.
             return Err(CloudError::new(
-                CloudErrorClass::NotFound,
+                crate::error::Kind::NotFound,
                 "InvalidVpnGatewayInstanceId.NotFound",
                 format!("the cloud returned no VPN gateway {gateway_id:?}"),
             )

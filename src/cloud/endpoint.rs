@@ -205,7 +205,7 @@ impl Endpoints {
         // part of a host name.
         let region = validate::region_id(region.as_str()).map_err(|v| {
             CloudError::new(
-                super::error::CloudErrorClass::BadParameter,
+                crate::error::Kind::InvalidArgument,
                 "InvalidRegionId",
                 v.description,
             )
@@ -291,11 +291,7 @@ mod tests {
             "http://",
         ] {
             let err = Endpoint::parse_override(bad).unwrap_err();
-            assert_eq!(
-                err.class(),
-                super::super::CloudErrorClass::BadParameter,
-                "{bad}"
-            );
+            assert_eq!(err.kind(), crate::error::Kind::InvalidArgument, "{bad}");
         }
         let err = Endpoint::parse_override("https://svc:hunter2@proxy.internal:8443/").unwrap_err();
         assert!(!err.message().contains("hunter2"), "{}", err.message());

@@ -1,5 +1,5 @@
-//! The cloud client's one error type, and the table that sorts the cloud's
-//! error codes into the few classes callers act on.
+//! The cloud client's one error type, and the one place the cloud's error
+//! codes are sorted into the service's [`Kind`]s.
 //!
 //! The cloud answers a failure with a 4xx/5xx and a JSON body
 //! (`RequestId`, `HostId`, `Code`, `Message`, `Recommend`, and
@@ -14,44 +14,7 @@ use std::{fmt, time::Duration};
 use serde_json::Value;
 
 use super::sign::percent_encode;
-
-/// What kind of failure, which decides what a caller can do about it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CloudErrorClass {
-    /// The server, gateway or region does not exist.
-    NotFound,
-    /// The cloud refused this principal (RAM deny, sub-user not authorised).
-    Forbidden,
-    /// Flow control; `retry_after` says how long the cloud wants us to wait.
-    Throttled,
-    /// The VPN gateway is busy applying an earlier change.
-    GatewayBusy,
-    /// A temporary failure of the cloud or of the network; retrying may work.
-    Transient,
-    /// The change conflicts with existing state (IP ranges, a reused token).
-    Conflict,
-    /// The account or instance is locked (overdue payment).
-    Locked,
-    /// A parameter the cloud rejected, or a bad client configuration.
-    BadParameter,
-    /// The caller's deadline passed before an answer arrived.
-    DeadlineExceeded,
-    /// No usable credentials, or the cloud rejected them (bad key,
-    /// signature, expired token).
-    Credentials,
-    /// A code this client does not know, or an answer it cannot read.
-    Unknown,
-}
-
-impl CloudErrorClass {
-    /// True for the classes an automatic retry may cure.
-    pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            CloudErrorClass::Transient | CloudErrorClass::Throttled
-        )
-    }
-}
+use crate::error::Kind;
 
 /// Codes of our own, for failures the cloud did not answer.
 pub mod code {
@@ -76,7 +39,7 @@ pub struct CloudError {
 
 #[derive(Clone, Debug)]
 struct Inner {
-    class: CloudErrorClass,
+    kind: Kind,
     code: String,
     message: String,
     request_id: Option<String>,
@@ -90,14 +53,10 @@ struct Inner {
 
 impl CloudError {
     /// An error of our own making.
-    pub fn new(
-        class: CloudErrorClass,
-        code: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(kind: Kind, code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             inner: Box::new(Inner {
-                class,
+                kind,
                 code: code.into(),
                 message: message.into(),
                 request_id: None,
@@ -112,28 +71,20 @@ impl CloudError {
     }
 
     pub fn credentials(message: impl Into<String>) -> Self {
-        Self::new(
-            CloudErrorClass::Credentials,
-            code::INVALID_CREDENTIALS,
-            message,
-        )
+        Self::new(Kind::Credentials, code::INVALID_CREDENTIALS, message)
     }
 
     pub fn config(message: impl Into<String>) -> Self {
-        Self::new(CloudErrorClass::BadParameter, code::INVALID_CONFIG, message)
+        Self::new(Kind::InvalidArgument, code::INVALID_CONFIG, message)
     }
 
     pub fn deadline_exceeded(message: impl Into<String>) -> Self {
-        Self::new(
-            CloudErrorClass::DeadlineExceeded,
-            code::DEADLINE_EXCEEDED,
-            message,
-        )
+        Self::new(Kind::DeadlineExceeded, code::DEADLINE_EXCEEDED, message)
     }
 
     /// A 2xx answer this client could not read.
     pub fn invalid_response(message: impl Into<String>, request_id: Option<String>) -> Self {
-        let mut err = Self::new(CloudErrorClass::Unknown, code::INVALID_RESPONSE, message);
+        let mut err = Self::new(Kind::Unknown, code::INVALID_RESPONSE, message);
         err.inner.request_id = request_id.filter(|id| !id.is_empty());
         err
     }
@@ -206,8 +157,8 @@ impl CloudError {
         self.inner.retry_after
     }
 
-    pub fn class(&self) -> CloudErrorClass {
-        self.inner.class
+    pub fn kind(&self) -> Kind {
+        self.inner.kind
     }
 
     pub fn host_id(&self) -> Option<&str> {
@@ -230,7 +181,7 @@ impl CloudError {
     }
 
     pub fn is_retryable(&self) -> bool {
-        self.inner.class.is_retryable()
+        self.inner.kind.is_retryable()
     }
 
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {
@@ -292,11 +243,10 @@ impl std::error::Error for CloudError {}
 
 /// Sorts a cloud error code into a class. `status` and `retry_after` only
 /// decide for codes the table does not know.
-pub fn classify(code: &str, status: Option<u16>, retry_after: Option<Duration>) -> CloudErrorClass {
-    use CloudErrorClass::*;
+pub fn classify(code: &str, status: Option<u16>, retry_after: Option<Duration>) -> Kind {
     let exact = |list: &[&str]| list.contains(&code);
     let class = if code.starts_with("Throttling") || code.contains(".Throttling") {
-        Some(Throttled)
+        Some(Kind::Throttled)
     } else if exact(&[
         "VpnGateway.Configuring",
         "OperationConflict",
@@ -308,7 +258,7 @@ pub fn classify(code: &str, status: Option<u16>, retry_after: Option<Duration>) 
         // gateway busy with another part of its configuration.
         || code.ends_with(".Configuring")
     {
-        Some(GatewayBusy)
+        Some(Kind::Busy)
     } else if exact(&[
         "ServiceUnavailable",
         "InternalError",
@@ -320,7 +270,7 @@ pub fn classify(code: &str, status: Option<u16>, retry_after: Option<Duration>) 
         code::TIMEOUT,
         code::TRANSPORT,
     ]) {
-        Some(Transient)
+        Some(Kind::Unavailable)
     } else if exact(&[
         "SignatureDoesNotMatch",
         "IncompleteSignature",
@@ -330,26 +280,26 @@ pub fn classify(code: &str, status: Option<u16>, retry_after: Option<Duration>) 
     ]) || code.starts_with("InvalidAccessKeyId")
         || code.starts_with("InvalidSecurityToken")
     {
-        Some(Credentials)
+        Some(Kind::Credentials)
     } else if code.contains("FinancialLocked") || code.ends_with("Locked") {
-        Some(Locked)
+        Some(Kind::Locked)
     } else if code == "Forbidden"
         || code.starts_with("Forbidden.")
         || code.starts_with("Forbbiden.") // sic: the API documents this spelling
         || code.contains("NoPermission")
         || code.contains("NoRamPermission")
     {
-        Some(Forbidden)
+        Some(Kind::PermissionDenied)
     } else if code == "InvalidApi.NotFound" {
         // Our bug (wrong action or version), not a missing resource.
-        Some(Unknown)
+        Some(Kind::Unknown)
     } else if code.ends_with(".NotFound") {
-        Some(NotFound)
+        Some(Kind::NotFound)
     } else if exact(&["IdempotentParameterMismatch", "IpConflict"])
         || code.contains("Conflict")
         || code.starts_with("EnableHaCheck.")
     {
-        Some(Conflict)
+        Some(Kind::Conflict)
     } else if code.starts_with("Invalid")
         || code.starts_with("Missing")
         || code.starts_with("IllegalParam")
@@ -359,32 +309,32 @@ pub fn classify(code: &str, status: Option<u16>, retry_after: Option<Duration>) 
         || code.ends_with("Invalid")
         || code == code::INVALID_CONFIG
     {
-        Some(BadParameter)
+        Some(Kind::InvalidArgument)
     } else if code == code::DEADLINE_EXCEEDED {
-        Some(DeadlineExceeded)
+        Some(Kind::DeadlineExceeded)
     } else {
         None
     };
     match (class, status) {
         (Some(class), _) => class,
         (None, Some(status)) => classify_status(status, retry_after),
-        (None, None) if retry_after.is_some() => Throttled,
-        (None, None) => Unknown,
+        (None, None) if retry_after.is_some() => Kind::Throttled,
+        (None, None) => Kind::Unknown,
     }
 }
 
 /// The fallback when no known code decides: a retry-after header means
 /// throttling (as the SDK reads it), then the status.
-fn classify_status(status: u16, retry_after: Option<Duration>) -> CloudErrorClass {
+fn classify_status(status: u16, retry_after: Option<Duration>) -> Kind {
     match status {
-        _ if retry_after.is_some() => CloudErrorClass::Throttled,
-        429 => CloudErrorClass::Throttled,
-        500..=599 => CloudErrorClass::Transient,
-        403 => CloudErrorClass::Forbidden,
+        _ if retry_after.is_some() => Kind::Throttled,
+        429 => Kind::Throttled,
+        500..=599 => Kind::Unavailable,
+        403 => Kind::PermissionDenied,
         // A 404 without a cloud code is a wrong endpoint or a proxy's page,
         // not the cloud saying a resource is gone (which would end watches
         // as FAILED): the cloud's own not-found answers carry a code.
-        _ => CloudErrorClass::Unknown,
+        _ => Kind::Unknown,
     }
 }
 
@@ -464,7 +414,7 @@ fn snippet(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use CloudErrorClass::*;
+    use crate::error::Kind::*;
 
     #[test]
     fn codes_decide_before_statuses() {
@@ -472,32 +422,32 @@ mod tests {
             ("Throttling.User", 400, Throttled),
             ("Throttling", 400, Throttled),
             ("Rejected.Throttling", 400, Throttled),
-            ("VpnGateway.Configuring", 400, GatewayBusy),
-            ("VpnConnection.Configuring", 400, GatewayBusy),
-            ("Appliance.Configuring", 400, GatewayBusy),
-            ("ServiceUnavailable", 503, Transient),
-            ("InternalError", 500, Transient),
-            ("SystemBusy", 400, Transient),
+            ("VpnGateway.Configuring", 400, Busy),
+            ("VpnConnection.Configuring", 400, Busy),
+            ("Appliance.Configuring", 400, Busy),
+            ("ServiceUnavailable", 503, Unavailable),
+            ("InternalError", 500, Unavailable),
+            ("SystemBusy", 400, Unavailable),
             ("InvalidSslVpnServerId.NotFound", 400, NotFound),
             ("InvalidRegionId.NotFound", 404, NotFound),
             ("InvalidAccessKeyId.NotFound", 404, Credentials),
             ("InvalidSecurityToken.Expired", 400, Credentials),
             ("SignatureDoesNotMatch", 400, Credentials),
-            ("Forbidden.RAM", 403, Forbidden),
-            ("Forbbiden.SubUser", 403, Forbidden),
-            ("OperationFailed.NoRamPermission", 400, Forbidden),
+            ("Forbidden.RAM", 403, PermissionDenied),
+            ("Forbbiden.SubUser", 403, PermissionDenied),
+            ("OperationFailed.NoRamPermission", 400, PermissionDenied),
             ("IpConflict", 400, Conflict),
             ("IdempotentParameterMismatch", 400, Conflict),
             ("VpnRouteEntry.Conflict", 400, Conflict),
             ("VpnGateway.FinancialLocked", 400, Locked),
-            ("InvalidName", 400, BadParameter),
-            ("ClientIpPool.NetmaskInvalid", 400, BadParameter),
-            ("SslVpnServerPort.Illegal", 400, BadParameter),
-            ("MissingParam.IDaaSRegionId", 400, BadParameter),
+            ("InvalidName", 400, InvalidArgument),
+            ("ClientIpPool.NetmaskInvalid", 400, InvalidArgument),
+            ("SslVpnServerPort.Illegal", 400, InvalidArgument),
+            ("MissingParam.IDaaSRegionId", 400, InvalidArgument),
             ("InvalidApi.NotFound", 404, Unknown),
             ("SomethingNew", 400, Unknown),
-            ("SomethingNew", 502, Transient),
-            ("SomethingNew", 403, Forbidden),
+            ("SomethingNew", 502, Unavailable),
+            ("SomethingNew", 403, PermissionDenied),
             ("SomethingNew", 404, Unknown),
         ];
         for (code, status, class) in cases {
@@ -514,7 +464,7 @@ mod tests {
         let body = br#"{"RequestId":"R-1","HostId":"vpc.aliyuncs.com","Code":"Forbidden.RAM",
             "Message":"denied","Recommend":"https://x","AccessDeniedDetail":{"AuthAction":"vpc:ModifySslVpnServer"}}"#;
         let err = CloudError::from_response(403, None, body);
-        assert_eq!(err.class(), Forbidden);
+        assert_eq!(err.kind(), PermissionDenied);
         assert_eq!(err.code(), "Forbidden.RAM");
         assert_eq!(err.message(), "denied");
         assert_eq!(err.request_id(), Some("R-1"));
@@ -539,14 +489,14 @@ mod tests {
             br#"{"requestId":"r","code":"IpConflict","message":"m"}"#,
         );
         assert_eq!(
-            (err.code(), err.request_id(), err.class()),
+            (err.code(), err.request_id(), err.kind()),
             ("IpConflict", Some("r"), Conflict)
         );
         let xml = b"<?xml version='1.0'?><Error><RequestId>X-1</RequestId><Code>ServiceUnavailable</Code><Message>down</Message></Error>";
         let err = CloudError::from_response(503, None, xml);
         assert_eq!(
-            (err.code(), err.request_id(), err.class()),
-            ("ServiceUnavailable", Some("X-1"), Transient)
+            (err.code(), err.request_id(), err.kind()),
+            ("ServiceUnavailable", Some("X-1"), Unavailable)
         );
     }
 
@@ -554,7 +504,7 @@ mod tests {
     fn unreadable_bodies_still_say_what_happened() {
         let err = CloudError::from_response(502, None, b"<html>\n<b>Bad   Gateway</b></html>");
         assert_eq!(err.code(), code::HTTP_ERROR);
-        assert_eq!(err.class(), Transient);
+        assert_eq!(err.kind(), Unavailable);
         assert_eq!(err.http_status(), Some(502));
         assert!(
             err.message()
@@ -564,7 +514,7 @@ mod tests {
         );
         let err = CloudError::from_response(404, None, b"");
         assert_eq!(
-            err.class(),
+            err.kind(),
             Unknown,
             "a bare 404 is no verdict on the resource"
         );
@@ -574,7 +524,7 @@ mod tests {
             None,
             br#"{"RequestId":"5A1C-REQ","Message":"no such route"}"#,
         );
-        assert_eq!(err.class(), Unknown);
+        assert_eq!(err.kind(), Unknown);
         assert_eq!(err.request_id(), Some("5A1C-REQ"));
         assert!(err.message().contains("no such route"), "{}", err.message());
     }

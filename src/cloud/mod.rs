@@ -25,4 +25,4 @@ pub use credentials::{
     ChainConfig, CredentialProvider, Credentials, EcsRamRole, StaticCredentials, default_chain,
 };
 pub use endpoint::{Endpoint, Endpoints};
-pub use error::{CloudError, CloudErrorClass};
+pub use error::CloudError;

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::error::{CloudError, CloudErrorClass};
+use super::error::CloudError;
+use crate::error::Kind;
 
 /// Retry limits. `max_attempts` counts every request, the first included.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,7 +92,7 @@ impl RetryPolicy {
         }
         let wait = match err.retry_after() {
             Some(wait) => wait,
-            None if err.class() == CloudErrorClass::Throttled => self.throttled_backoff(attempt),
+            None if err.kind() == Kind::Throttled => self.throttled_backoff(attempt),
             None => self.backoff(attempt),
         };
         let limit = self.limit(started, deadline);
@@ -117,7 +118,7 @@ mod tests {
     use crate::cloud::error::code;
 
     fn transient() -> CloudError {
-        CloudError::new(CloudErrorClass::Transient, code::TIMEOUT, "t")
+        CloudError::new(Kind::Unavailable, code::TIMEOUT, "t")
     }
 
     #[test]
@@ -165,7 +166,7 @@ mod tests {
             Decision::RetryAfter(_)
         ));
         assert_eq!(p.decide(&transient(), 4, now, None), Decision::GiveUp);
-        let busy = CloudError::new(CloudErrorClass::GatewayBusy, "VpnGateway.Configuring", "b");
+        let busy = CloudError::new(Kind::Busy, "VpnGateway.Configuring", "b");
         assert_eq!(p.decide(&busy, 1, now, None), Decision::GiveUp);
         // A deadline before the earliest possible retry ends it.
         let throttled = CloudError::from_response(

@@ -30,7 +30,7 @@ use tower::{Layer, Service};
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::metrics;
+use crate::{metrics, telemetry::grpc_code_name};
 
 /// The methods served, fully qualified: the only values of the `method`
 /// label (anything else counts as `other`, so a scanner cannot grow it).
@@ -52,30 +52,6 @@ fn method_of(path: &str) -> &'static str {
         .find(|m| **m == path)
         .copied()
         .unwrap_or("other")
-}
-
-/// The canonical name of a gRPC status code number.
-pub fn code_name(code: i32) -> &'static str {
-    match code {
-        0 => "OK",
-        1 => "CANCELLED",
-        2 => "UNKNOWN",
-        3 => "INVALID_ARGUMENT",
-        4 => "DEADLINE_EXCEEDED",
-        5 => "NOT_FOUND",
-        6 => "ALREADY_EXISTS",
-        7 => "PERMISSION_DENIED",
-        8 => "RESOURCE_EXHAUSTED",
-        9 => "FAILED_PRECONDITION",
-        10 => "ABORTED",
-        11 => "OUT_OF_RANGE",
-        12 => "UNIMPLEMENTED",
-        13 => "INTERNAL",
-        14 => "UNAVAILABLE",
-        15 => "DATA_LOSS",
-        16 => "UNAUTHENTICATED",
-        _ => "UNKNOWN",
-    }
 }
 
 /// The codes the gRPC server conventions count as errors of the server.
@@ -190,7 +166,7 @@ impl RpcCall {
         if std::mem::replace(&mut self.done, true) {
             return;
         }
-        let name = code_name(code);
+        let name = grpc_code_name(code);
         self.span.record("rpc.response.status_code", name);
         if is_server_error(code) {
             self.span.record("error.type", name);
@@ -339,10 +315,10 @@ mod tests {
 
     #[test]
     fn code_names_follow_grpc() {
-        assert_eq!(code_name(0), "OK");
-        assert_eq!(code_name(3), "INVALID_ARGUMENT");
-        assert_eq!(code_name(16), "UNAUTHENTICATED");
-        assert_eq!(code_name(99), "UNKNOWN");
+        assert_eq!(grpc_code_name(0), "OK");
+        assert_eq!(grpc_code_name(3), "INVALID_ARGUMENT");
+        assert_eq!(grpc_code_name(16), "UNAUTHENTICATED");
+        assert_eq!(grpc_code_name(99), "UNKNOWN");
         assert!(is_server_error(14) && !is_server_error(3));
     }
 }

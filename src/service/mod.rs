@@ -8,6 +8,7 @@
 pub mod convert;
 pub mod gateways;
 pub mod modify;
+pub mod status;
 
 use std::{
     pin::Pin,
@@ -29,7 +30,7 @@ use crate::{
         policy::Rpc,
     },
     cloud::VpcClient,
-    error::{Class, Error},
+    error::{Error, Kind},
     operation::Operation,
     pb::{self, ssl_vpn_service_server::SslVpnService},
     validate::{self, Violations},
@@ -204,7 +205,7 @@ impl SslVpnService for SslVpnGateway {
             && (op.region_id != region || op.ssl_vpn_server_id != server_id)
         {
             return Err(Error::new(
-                Class::InvalidArgument,
+                Kind::InvalidArgument,
                 "InvalidParameter.OperationId",
                 "operation_id belongs to another server or region",
             )
@@ -226,7 +227,7 @@ impl SslVpnService for SslVpnGateway {
             && op.vpn_gateway_id != gateway_id
         {
             return Err(Error::new(
-                Class::InvalidArgument,
+                Kind::InvalidArgument,
                 "InvalidParameter.OperationId",
                 "operation_id belongs to another gateway",
             )

@@ -23,20 +23,13 @@ use tokio::{sync::Mutex as AsyncMutex, time::Instant};
 use crate::{
     cloud::{ModifyRequest, VpcClient},
     domain::{Changes, Field, GatewayStatus, Modification, RegionId, SslVpnServer, VpnGateway},
-    error::{Class, Error},
+    error::{Error, Kind},
     operation::{self, Operation},
     pb,
     service::{convert, gateways::GatewayMemo},
     validate::{self, Violations},
 };
 
-/// How long to suggest waiting while a gateway applies a change.
-const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
-/// How long to suggest waiting while a gateway is locked for overdue
-/// payment: a top-up takes minutes, not seconds.
-const LOCKED_RETRY_AFTER: Duration = Duration::from_secs(300);
-/// How long to suggest waiting after losing a race on this replica.
-const RACE_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// How long a change sent from here may stay invisible on an active gateway
 /// before this replica stops waiting for it: past the cloud's pick-up lag
 /// (seconds), invisible values mean someone else changed the server since.
@@ -101,11 +94,10 @@ impl Modifier {
         let gateway_lock = lock(&self.locks).entry(key.clone()).or_default().clone();
         let Ok(_serialised) = gateway_lock.try_lock_owned() else {
             return Err(Error::new(
-                Class::Aborted,
+                Kind::Raced,
                 "VpnGateway.Configuring",
                 "another change to a server on this gateway is being sent; retry shortly",
             )
-            .with_retry_after(RACE_RETRY_AFTER)
             .with_metadata("vpnGatewayId", key.1.clone()));
         };
 
@@ -288,11 +280,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn busy(gateway_id: &str) -> Error {
     Error::new(
-        Class::FailedPrecondition,
+        Kind::Busy,
         "VpnGateway.Configuring",
         "the gateway is applying an earlier change; retry when it is active again",
     )
-    .with_retry_after(BUSY_RETRY_AFTER)
     .with_metadata("vpnGatewayId", gateway_id.to_owned())
 }
 
@@ -308,7 +299,7 @@ pub async fn read_server(
         .await?
         .ok_or_else(|| {
             Error::new(
-                Class::NotFound,
+                Kind::NotFound,
                 "InvalidSslVpnServerId.NotFound",
                 format!("no SSL server {id} in region {region}"),
             )
@@ -320,11 +311,10 @@ pub async fn read_server(
 fn check_gateway(gateway: &VpnGateway) -> Result<(), Error> {
     if gateway.is_financially_locked() {
         return Err(Error::new(
-            Class::FailedPrecondition,
+            Kind::Locked,
             "VpnGateway.FinancialLocked",
             "the gateway is locked for overdue payment; top up the account first",
         )
-        .with_retry_after(LOCKED_RETRY_AFTER)
         .with_metadata("vpnGatewayId", gateway.vpn_gateway_id.clone()));
     }
     match gateway.status() {

@@ -46,6 +46,30 @@ use tracing_subscriber::{
     registry::LookupSpan,
 };
 
+/// The canonical name of a gRPC status code number (metric labels, logs).
+pub fn grpc_code_name(code: i32) -> &'static str {
+    match code {
+        0 => "OK",
+        1 => "CANCELLED",
+        2 => "UNKNOWN",
+        3 => "INVALID_ARGUMENT",
+        4 => "DEADLINE_EXCEEDED",
+        5 => "NOT_FOUND",
+        6 => "ALREADY_EXISTS",
+        7 => "PERMISSION_DENIED",
+        8 => "RESOURCE_EXHAUSTED",
+        9 => "FAILED_PRECONDITION",
+        10 => "ABORTED",
+        11 => "OUT_OF_RANGE",
+        12 => "UNIMPLEMENTED",
+        13 => "INTERNAL",
+        14 => "UNAVAILABLE",
+        15 => "DATA_LOSS",
+        16 => "UNAUTHENTICATED",
+        _ => "UNKNOWN",
+    }
+}
+
 /// The service name when neither `OTEL_SERVICE_NAME` nor a `service.name`
 /// in `OTEL_RESOURCE_ATTRIBUTES` gives one.
 pub const DEFAULT_SERVICE_NAME: &str = "sslvpn-gateway";

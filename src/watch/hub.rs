@@ -29,7 +29,7 @@ use tracing::Instrument;
 use crate::{
     cloud::{PageRequest, ServerFilter, VpcClient},
     domain::{RegionId, SslVpnServer, VpnGateway},
-    error::{Class, Error},
+    error::Error,
     metrics,
 };
 
@@ -339,8 +339,7 @@ async fn run_poller(hub: Arc<HubInner>, key: PollerKey, poller: Arc<Poller>) {
 /// (transient, throttled, even credentials an operator may fix) keep the
 /// last state and the streams open.
 fn is_permanent(err: &Error) -> bool {
-    matches!(err.class(), Class::NotFound | Class::PermissionDenied)
-        || (err.class() == Class::FailedPrecondition && err.reason().ends_with("Locked"))
+    err.kind().ends_watch()
 }
 
 async fn poll_once(hub: &HubInner, key: &PollerKey) -> Result<Snapshot, Error> {
@@ -386,19 +385,26 @@ mod tests {
 
     #[test]
     fn only_failures_no_poll_can_mend_end_the_streams() {
-        let err = |class, code| Error::new(class, code, "m");
+        // Classified from the cloud's codes, as the poller meets them.
+        let err = |code| {
+            Error::from(crate::cloud::CloudError::from_response(
+                400,
+                None,
+                format!(r#"{{"Code":"{code}","Message":"m"}}"#).as_bytes(),
+            ))
+        };
         for permanent in [
-            err(Class::NotFound, "InvalidVpnGatewayInstanceId.NotFound"),
-            err(Class::PermissionDenied, "Forbidden.RAM"),
-            err(Class::FailedPrecondition, "VpnGateway.FinancialLocked"),
+            err("InvalidVpnGatewayInstanceId.NotFound"),
+            err("Forbidden.RAM"),
+            err("VpnGateway.FinancialLocked"),
         ] {
             assert!(is_permanent(&permanent), "{permanent:?}");
         }
         for passing in [
-            err(Class::FailedPrecondition, "VpnGateway.Configuring"),
-            err(Class::Unavailable, "ServiceUnavailable"),
-            err(Class::ResourceExhausted, "Throttling.User"),
-            err(Class::Internal, "InvalidAccessKeyId.NotFound"),
+            err("VpnGateway.Configuring"),
+            err("ServiceUnavailable"),
+            err("Throttling.User"),
+            err("InvalidAccessKeyId.NotFound"),
         ] {
             assert!(!is_permanent(&passing), "{passing:?}");
         }

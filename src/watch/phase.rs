@@ -9,7 +9,7 @@
 
 use crate::{
     domain::{Field, GatewayStatus, SslVpnServer, VpnGateway},
-    error::{Class, Error},
+    error::{Error, Kind},
     operation::Operation,
 };
 
@@ -75,14 +75,14 @@ impl Tracker {
         let first = self.observations == 1;
         let Some(server) = server else {
             return failed(Error::new(
-                Class::NotFound,
+                Kind::NotFound,
                 "InvalidSslVpnServerId.NotFound",
                 "the SSL server no longer exists",
             ));
         };
         if gateway.is_financially_locked() {
             return failed(Error::new(
-                Class::FailedPrecondition,
+                Kind::Locked,
                 "VpnGateway.FinancialLocked",
                 "the gateway is locked for overdue payment; top up the account",
             ));
@@ -90,7 +90,7 @@ impl Tracker {
         let status = gateway.status();
         if status == GatewayStatus::Deleting {
             return failed(Error::new(
-                Class::FailedPrecondition,
+                Kind::Conflict,
                 "IncorrectStatus.VpnGateway",
                 "the gateway is being deleted",
             ));

@@ -269,7 +269,7 @@ fn judge(
         error: verdict
             .error
             .as_ref()
-            .map(crate::error::Error::to_rpc_status),
+            .map(crate::service::status::rpc_status),
         elapsed: Some(convert::duration(elapsed_since(started))),
         pending_fields: verdict
             .pending

@@ -15,7 +15,7 @@ use crate::{
     cloud::{
         credentials::Credentials,
         endpoint::Endpoint,
-        error::{CloudError, CloudErrorClass, code},
+        error::{CloudError, code},
         retry::Decision,
         sign::{self, V1Input, V3Input},
         wire,
@@ -52,7 +52,7 @@ impl VpcClient {
         .await;
         metrics::global().upstream_call(
             action,
-            result.as_ref().map(|_| ()).map_err(CloudError::class),
+            result.as_ref().map(|_| ()).map_err(CloudError::kind),
             started.elapsed(),
         );
         if let Err(err) = &result {
@@ -144,7 +144,7 @@ impl VpcClient {
                 ))
             } else {
                 CloudError::new(
-                    CloudErrorClass::Transient,
+                    crate::error::Kind::Unavailable,
                     code::TIMEOUT,
                     format!(
                         "{action} did not complete within the retry budget of {:?}",
@@ -374,9 +374,9 @@ fn transport_error(err: reqwest::Error, endpoint: &Endpoint) -> CloudError {
     // A request that could not even be built fails the same way every
     // time: trying again only spends the caller's deadline.
     let class = if err.is_builder() {
-        CloudErrorClass::Unknown
+        crate::error::Kind::Unknown
     } else {
-        CloudErrorClass::Transient
+        crate::error::Kind::Unavailable
     };
     let err = err.without_url();
     let mut causes = Vec::new();
