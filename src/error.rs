@@ -7,7 +7,7 @@
 //! Every failure a caller can see is an [`Error`]: a kind, the cloud's error
 //! code as the reason (`ErrorInfo.reason`), and what helps the caller act on
 //! it (every field violation, the cloud's RequestId, how long to wait).
-//! The cloud client's own error converts into it by keeping its kind; the
+//! The cloud client's own error converts into it (in `cloud`) keeping its kind; the
 //! service turns it into a gRPC status with rich details (AIP-193) in one
 //! place, `service::status`.
 
@@ -15,7 +15,7 @@ use std::{fmt, time::Duration};
 
 use tonic::Code;
 
-use crate::{cloud::CloudError, validate::Violations};
+use crate::validate::Violations;
 
 /// What kind of failure: the one classification, from which the gRPC code,
 /// the metric label, the audit outcome and the retry hint all follow.
@@ -261,25 +261,6 @@ impl From<Violations> for Error {
         let mut error = Self::new(Kind::InvalidArgument, first.code.clone(), message);
         error.0.violations = Some(violations);
         error
-    }
-}
-
-impl From<CloudError> for Error {
-    /// The cloud's failures keep the kind they were classified as; the
-    /// cloud's code stays the reason, and its RequestId and retry-after
-    /// travel along.
-    fn from(err: CloudError) -> Self {
-        let mut error = Error::new(err.kind(), err.code(), err.message().to_owned());
-        if let Some(id) = err.request_id() {
-            error = error.with_request_id(id);
-        }
-        if let Some(status) = err.http_status() {
-            error = error.with_metadata("httpStatus", status.to_string());
-        }
-        match err.retry_after() {
-            Some(delay) => error.with_retry_after(delay),
-            None => error,
-        }
     }
 }
 

@@ -10,10 +10,12 @@
 pub mod access;
 pub mod client;
 pub mod cloud;
+pub mod directory;
 pub mod domain;
 pub mod emulator;
 pub mod error;
 pub mod metrics;
+pub mod modify;
 pub mod operation;
 pub mod pb;
 pub mod server;

@@ -14,7 +14,7 @@ use std::{fmt, time::Duration};
 use serde_json::Value;
 
 use super::sign::percent_encode;
-use crate::error::Kind;
+use crate::error::{Error, Kind};
 
 /// Codes of our own, for failures the cloud did not answer.
 pub mod code {
@@ -240,6 +240,25 @@ impl fmt::Display for CloudError {
 }
 
 impl std::error::Error for CloudError {}
+
+impl From<CloudError> for Error {
+    /// The cloud's failures keep the kind they were classified as; the
+    /// cloud's code stays the reason, and its RequestId and retry-after
+    /// travel along.
+    fn from(err: CloudError) -> Self {
+        let mut error = Error::new(err.kind(), err.code(), err.message().to_owned());
+        if let Some(id) = err.request_id() {
+            error = error.with_request_id(id);
+        }
+        if let Some(status) = err.http_status() {
+            error = error.with_metadata("httpStatus", status.to_string());
+        }
+        match err.retry_after() {
+            Some(delay) => error.with_retry_after(delay),
+            None => error,
+        }
+    }
+}
 
 /// Sorts a cloud error code into a class. `status` and `retry_after` only
 /// decide for codes the table does not know.

@@ -7,8 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::{
     domain::{self, Cipher, GatewayStatus, Protocol},
+    modify::Accepted,
     pb,
     validate::ModifyInput,
+    watch::{phase::Phase, stream::WatchEvent},
 };
 
 /// What an enum number outside the contract reads as: validation refuses it.
@@ -128,6 +130,49 @@ pub fn ssl_vpn_server(s: &domain::SslVpnServer) -> pb::SslVpnServer {
         idaas_region_id: s.idaas_region_id.clone(),
         idaas_instance_version: s.idaas_instance_version.clone(),
         resource_group_id: s.resource_group_id.clone(),
+    }
+}
+
+pub fn modify_response(a: &Accepted) -> pb::ModifySslVpnServerResponse {
+    pb::ModifySslVpnServerResponse {
+        ssl_vpn_server: Some(ssl_vpn_server(&a.server)),
+        request_id: a.request_id.clone(),
+        client_token: a.client_token.clone(),
+        operation: Some(pb::Operation {
+            id: a.operation.encode(),
+            done: a.done,
+            vpn_gateway_id: a.operation.vpn_gateway_id.clone(),
+        }),
+    }
+}
+
+pub fn watch_message(e: &WatchEvent) -> pb::WatchSslVpnServerResponse {
+    pb::WatchSslVpnServerResponse {
+        gateway: e.gateway.as_ref().map(|g| pb::GatewayState {
+            vpn_gateway_id: g.vpn_gateway_id.clone(),
+            status: gateway_status(g.status) as i32,
+            business_status: g.business_status.clone(),
+            observed_at: Some(timestamp(g.observed_at)),
+        }),
+        phase: phase(e.phase) as i32,
+        ssl_vpn_server: e.server.as_ref().map(ssl_vpn_server),
+        error: e.error.as_ref().map(super::status::rpc_status),
+        elapsed: Some(duration(e.elapsed)),
+        pending_fields: e
+            .pending
+            .iter()
+            .map(|f| f.proto_name().to_owned())
+            .collect(),
+    }
+}
+
+pub fn phase(p: Phase) -> pb::Phase {
+    match p {
+        Phase::Pending => pb::Phase::Pending,
+        Phase::Applying => pb::Phase::Applying,
+        Phase::Succeeded => pb::Phase::Succeeded,
+        Phase::Failed => pb::Phase::Failed,
+        Phase::TimedOut => pb::Phase::TimedOut,
     }
 }
 

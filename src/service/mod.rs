@@ -6,8 +6,6 @@
 //! an operation id carries everything a watch needs.
 
 pub mod convert;
-pub mod gateways;
-pub mod modify;
 pub mod status;
 
 use std::{
@@ -18,7 +16,7 @@ use std::{
 };
 
 use tokio::time::Instant;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
@@ -40,9 +38,9 @@ use crate::{
     },
 };
 
-use self::{
-    gateways::GatewayMemo,
-    modify::{Modifier, read_server},
+use crate::{
+    directory::{GatewayMemo, read_server},
+    modify::Modifier,
 };
 
 /// Watch timeouts: the default when the caller sets none, and the cap.
@@ -140,6 +138,7 @@ impl SslVpnService for SslVpnGateway {
                 .await
         }
         .await;
+        let result = result.map(|accepted| convert::modify_response(&accepted));
         audit.finish(&result);
         Ok(Response::new(result?))
     }
@@ -259,8 +258,12 @@ impl SslVpnService for SslVpnGateway {
             subscription,
             self.shutdown.child_token(),
         );
+        let messages = stream.map(|item| {
+            item.map(|event| convert::watch_message(&event))
+                .map_err(Status::from)
+        });
         Ok(Response::new(Box::pin(Permitted {
-            inner: stream,
+            inner: messages,
             _permit: permit,
         })))
     }

@@ -1,5 +1,6 @@
 //! One watch stream: reads its gateway's poller, judges each observation,
-//! and sends a message whenever what the caller sees would change.
+//! and emits a [`WatchEvent`] whenever what the caller sees would change.
+//! Events are domain values; the service turns them into messages.
 //!
 //! Each stream has its own producer task and a small bounded buffer, so a
 //! slow reader only ever delays itself: while it is blocked the poller goes
@@ -17,14 +18,18 @@ use std::{
 use tokio::{sync::mpsc, time::Instant};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
-use tonic::Status;
 use tracing::Instrument;
 
 use super::{
     hub::{Observation, Subscription},
     phase::{Phase, Tracker, Verdict},
 };
-use crate::{domain::SslVpnServer, metrics, operation::Operation, pb, service::convert};
+use crate::{
+    domain::{Field, GatewayStatus, SslVpnServer, VpnGateway},
+    error::{Error, Kind},
+    metrics,
+    operation::Operation,
+};
 
 /// Messages buffered per stream before the producer waits for the reader.
 const STREAM_BUFFER: usize = 4;
@@ -38,10 +43,60 @@ pub struct WatchSpec {
     pub timeout: Duration,
 }
 
-/// Messages travel boxed: tokio's channel allocates its slots 32 at a time
-/// whatever its bound, and an inline message (~700 bytes, a whole
-/// `SslVpnServer`) made that block most of an idle stream's memory.
-type Item = Result<Box<pb::WatchSslVpnServerResponse>, Status>;
+/// A gateway as a watcher sees it.
+#[derive(Clone, Debug)]
+pub struct GatewayState {
+    pub vpn_gateway_id: String,
+    pub status: GatewayStatus,
+    pub business_status: String,
+    /// When the poller read it.
+    pub observed_at: SystemTime,
+}
+
+impl GatewayState {
+    fn new(gateway: &VpnGateway, observed_at: SystemTime) -> Self {
+        Self {
+            vpn_gateway_id: gateway.vpn_gateway_id.clone(),
+            status: gateway.status(),
+            business_status: gateway.business_status.clone(),
+            observed_at,
+        }
+    }
+
+    /// The same to the caller: the time it was read does not count.
+    fn same_as(&self, other: &Self) -> bool {
+        let Self {
+            vpn_gateway_id,
+            status,
+            business_status,
+            observed_at: _,
+        } = other;
+        self.vpn_gateway_id == *vpn_gateway_id
+            && self.status == *status
+            && self.business_status == *business_status
+    }
+}
+
+/// One thing a watcher is told: where the change stands, and what the
+/// server and its gateway look like.
+#[derive(Clone, Debug)]
+pub struct WatchEvent {
+    pub gateway: Option<GatewayState>,
+    pub phase: Phase,
+    /// The server as last seen (always set once it has been seen).
+    pub server: Option<SslVpnServer>,
+    /// Why, when `phase` is `Failed`.
+    pub error: Option<Error>,
+    /// Since the change was accepted (or the watch began).
+    pub elapsed: Duration,
+    /// The operation's fields not yet visible on the server.
+    pub pending: Vec<Field>,
+}
+
+/// Events travel boxed: tokio's channel allocates its slots 32 at a time
+/// whatever its bound, and an inline event (a whole `SslVpnServer`) made
+/// that block most of an idle stream's memory.
+type Item = Result<Box<WatchEvent>, Error>;
 
 /// The caller's end of one stream. It checks the shutdown itself: a reader
 /// that fell behind would otherwise drain stale buffered messages and see
@@ -53,12 +108,12 @@ type Item = Result<Box<pb::WatchSslVpnServerResponse>, Status>;
 pub struct WatchReceiver {
     messages: ReceiverStream<Item>,
     shutdown: CancellationToken,
-    resume: Option<Status>,
+    resume: Option<Error>,
     ended: bool,
 }
 
 impl Stream for WatchReceiver {
-    type Item = Result<pb::WatchSslVpnServerResponse, Status>;
+    type Item = Result<WatchEvent, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if self.ended {
@@ -69,7 +124,7 @@ impl Stream for WatchReceiver {
             let status = self
                 .resume
                 .take()
-                .unwrap_or_else(|| Status::unavailable("the gateway is shutting down"));
+                .unwrap_or_else(|| shutting_down("watch again"));
             return Poll::Ready(Some(Err(status)));
         }
         let item = ready!(Pin::new(&mut self.messages).poll_next(cx));
@@ -121,9 +176,9 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
         .map_or_else(SystemTime::now, Operation::accepted_at);
     let deadline = Instant::now() + spec.timeout;
     let mut tracker = Tracker::new(spec.operation.clone());
-    let mut last_sent: Option<pb::WatchSslVpnServerResponse> = None;
+    let mut last_sent: Option<WatchEvent> = None;
     let mut last_server: Option<SslVpnServer> = None;
-    let mut last_gateway: Option<pb::GatewayState> = None;
+    let mut last_gateway: Option<GatewayState> = None;
     let mut completed = false;
     let _active = metrics::ActiveGuard::new(&metrics::global().watch_streams);
     let mut last_phase: Option<Phase> = None;
@@ -177,13 +232,13 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
                 return;
             },
             () = timed_out => {
-                let message = pb::WatchSslVpnServerResponse {
+                let message = WatchEvent {
                     gateway: last_gateway.clone(),
-                    phase: pb::Phase::TimedOut as i32,
-                    ssl_vpn_server: last_server.as_ref().map(convert::ssl_vpn_server),
+                    phase: Phase::TimedOut,
+                    server: last_server.clone(),
                     error: None,
-                    elapsed: Some(convert::duration(elapsed_since(started_wall))),
-                    pending_fields: last_sent.map(|m| m.pending_fields).unwrap_or_default(),
+                    elapsed: elapsed_since(started_wall),
+                    pending: last_sent.map(|m| m.pending).unwrap_or_default(),
                 };
                 let _ = send(&tx, &shutdown, Ok(Box::new(message))).await;
                 return;
@@ -220,37 +275,42 @@ async fn send(tx: &Tx, shutdown: &CancellationToken, item: Item) -> Step {
     }
 }
 
-fn resume_status(spec: &WatchSpec) -> Status {
-    let hint = if spec.operation.is_some() {
+fn resume_status(spec: &WatchSpec) -> Error {
+    shutting_down(if spec.operation.is_some() {
         "resume the watch with the same operation_id"
     } else {
         "watch again"
-    };
-    Status::unavailable(format!(
-        "the gateway is shutting down; {hint} on any replica"
-    ))
+    })
+}
+
+fn shutting_down(hint: &str) -> Error {
+    Error::new(
+        Kind::Unavailable,
+        "ShuttingDown",
+        format!("the gateway is shutting down; {hint} on any replica"),
+    )
 }
 
 fn elapsed_since(t: SystemTime) -> Duration {
     SystemTime::now().duration_since(t).unwrap_or_default()
 }
 
-/// Builds the message for an observation.
+/// Builds the event for an observation.
 fn judge(
     spec: &WatchSpec,
     tracker: &mut Tracker,
     observation: &Observation,
     last_server: &mut Option<SslVpnServer>,
-    last_gateway: &mut Option<pb::GatewayState>,
+    last_gateway: &mut Option<GatewayState>,
     started: SystemTime,
-) -> (pb::WatchSslVpnServerResponse, Verdict) {
+) -> (WatchEvent, Verdict) {
     let verdict = match observation {
         Observation::State {
             snapshot,
             observed_at,
         } => {
             let server = snapshot.server(&spec.ssl_vpn_server_id);
-            *last_gateway = Some(convert::gateway_state(&snapshot.gateway, *observed_at));
+            *last_gateway = Some(GatewayState::new(&snapshot.gateway, *observed_at));
             if let Some(server) = server {
                 *last_server = Some(server.clone());
             }
@@ -262,71 +322,48 @@ fn judge(
             error: Some(error.clone()),
         },
     };
-    let message = pb::WatchSslVpnServerResponse {
+    let message = WatchEvent {
         gateway: last_gateway.clone(),
-        phase: phase(verdict.phase) as i32,
-        ssl_vpn_server: last_server.as_ref().map(convert::ssl_vpn_server),
-        error: verdict
-            .error
-            .as_ref()
-            .map(crate::service::status::rpc_status),
-        elapsed: Some(convert::duration(elapsed_since(started))),
-        pending_fields: verdict
-            .pending
-            .iter()
-            .map(|f| f.proto_name().to_owned())
-            .collect(),
+        phase: verdict.phase,
+        server: last_server.clone(),
+        error: verdict.error.clone(),
+        elapsed: elapsed_since(started),
+        pending: verdict.pending.clone(),
     };
     (message, verdict)
 }
 
-fn phase(p: Phase) -> pb::Phase {
-    match p {
-        Phase::Pending => pb::Phase::Pending,
-        Phase::Applying => pb::Phase::Applying,
-        Phase::Succeeded => pb::Phase::Succeeded,
-        Phase::Failed => pb::Phase::Failed,
-        Phase::TimedOut => pb::Phase::TimedOut,
-    }
-}
-
 /// Whether `next` tells the caller anything new: the time fields always
 /// move, so they do not count. Compared in place, with no copies: this runs
-/// for every watcher of a gateway at each of its changes. The patterns name
-/// every field, so a field added to the contract must be decided on here.
-fn differs(
-    last: Option<&pb::WatchSslVpnServerResponse>,
-    next: &pb::WatchSslVpnServerResponse,
-) -> bool {
+/// for every watcher of a gateway at each of its changes. The pattern names
+/// every field, so a field added to the event must be decided on here.
+fn differs(last: Option<&WatchEvent>, next: &WatchEvent) -> bool {
     let Some(last) = last else { return true };
-    let pb::WatchSslVpnServerResponse {
+    let WatchEvent {
         gateway,
         phase,
-        ssl_vpn_server,
+        server,
         error,
         elapsed: _,
-        pending_fields,
+        pending,
     } = next;
     let same_gateway = match (&last.gateway, gateway) {
+        (Some(a), Some(b)) => a.same_as(b),
+        (None, None) => true,
+        _ => false,
+    };
+    let same_error = match (&last.error, error) {
         (Some(a), Some(b)) => {
-            let pb::GatewayState {
-                vpn_gateway_id,
-                status,
-                business_status,
-                observed_at: _,
-            } = b;
-            a.vpn_gateway_id == *vpn_gateway_id
-                && a.status == *status
-                && a.business_status == *business_status
+            a.kind() == b.kind() && a.reason() == b.reason() && a.message() == b.message()
         }
         (None, None) => true,
         _ => false,
     };
     !(same_gateway
         && last.phase == *phase
-        && last.ssl_vpn_server == *ssl_vpn_server
-        && last.error == *error
-        && last.pending_fields == *pending_fields)
+        && last.server == *server
+        && same_error
+        && last.pending == *pending)
 }
 
 #[cfg(test)]
@@ -338,62 +375,65 @@ mod tests {
         let receiver = WatchReceiver {
             messages: ReceiverStream::new(rx),
             shutdown: shutdown.clone(),
-            resume: Some(Status::unavailable("resume with the same operation_id")),
+            resume: Some(shutting_down("resume with the same operation_id")),
             ended: false,
         };
         (tx, receiver)
     }
 
-    fn message(phase: pb::Phase) -> Item {
-        Ok(Box::new(pb::WatchSslVpnServerResponse {
-            phase: phase as i32,
-            ..Default::default()
-        }))
+    fn event(phase: Phase) -> WatchEvent {
+        WatchEvent {
+            gateway: None,
+            phase,
+            server: None,
+            error: None,
+            elapsed: Duration::ZERO,
+            pending: Vec::new(),
+        }
+    }
+
+    fn message(phase: Phase) -> Item {
+        Ok(Box::new(event(phase)))
     }
 
     #[test]
     fn only_what_the_caller_sees_counts_as_a_change() {
-        let base = pb::WatchSslVpnServerResponse {
-            gateway: Some(pb::GatewayState {
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let base = WatchEvent {
+            gateway: Some(GatewayState {
                 vpn_gateway_id: "vpn-a".into(),
-                status: pb::GatewayStatus::Active as i32,
+                status: GatewayStatus::Active,
                 business_status: "Normal".into(),
-                observed_at: Some(prost_types::Timestamp {
-                    seconds: 1,
-                    nanos: 0,
-                }),
+                observed_at: at(1),
             }),
-            phase: pb::Phase::Pending as i32,
-            elapsed: Some(prost_types::Duration {
-                seconds: 1,
-                nanos: 0,
-            }),
-            pending_fields: vec!["port".into()],
-            ..Default::default()
+            elapsed: Duration::from_secs(1),
+            pending: vec![Field::Port],
+            ..event(Phase::Pending)
         };
         assert!(differs(None, &base));
         let mut later = base.clone();
-        later.elapsed = Some(prost_types::Duration {
-            seconds: 9,
-            nanos: 0,
-        });
+        later.elapsed = Duration::from_secs(9);
         if let Some(g) = later.gateway.as_mut() {
-            g.observed_at = Some(prost_types::Timestamp {
-                seconds: 9,
-                nanos: 0,
-            });
+            g.observed_at = at(9);
         }
         assert!(!differs(Some(&base), &later), "time alone is no news");
         let mut busy = later.clone();
         if let Some(g) = busy.gateway.as_mut() {
-            g.status = pb::GatewayStatus::Updating as i32;
+            g.status = GatewayStatus::Updating;
         }
         assert!(differs(Some(&base), &busy));
         let mut applied = later.clone();
-        applied.pending_fields.clear();
+        applied.pending.clear();
         assert!(differs(Some(&base), &applied));
+        let mut failed = later.clone();
+        failed.error = Some(Error::new(
+            Kind::NotFound,
+            "InvalidSslVpnServerId.NotFound",
+            "gone",
+        ));
+        assert!(differs(Some(&base), &failed));
         let mut done = later;
-        done.phase = pb::Phase::Succeeded as i32;
+        done.phase = Phase::Succeeded;
         assert!(differs(Some(&base), &done));
     }
 
@@ -404,11 +444,11 @@ mod tests {
         let (tx, mut rx) = receiver(&shutdown);
         // A reader that fell behind: the buffer is full, the producer stuck.
         for _ in 0..STREAM_BUFFER {
-            tx.send(message(pb::Phase::Applying)).await.unwrap();
+            tx.send(message(Phase::Applying)).await.unwrap();
         }
         shutdown.cancel();
         let first = rx.next().await.expect("an item").unwrap_err();
-        assert_eq!(first.code(), tonic::Code::Unavailable);
+        assert_eq!(first.kind(), Kind::Unavailable);
         assert!(first.message().contains("resume"), "{first:?}");
         assert!(rx.next().await.is_none(), "and nothing after it");
     }
@@ -418,10 +458,10 @@ mod tests {
         use tokio_stream::StreamExt;
         let shutdown = CancellationToken::new();
         let (tx, rx) = receiver(&shutdown);
-        tx.send(message(pb::Phase::Pending)).await.unwrap();
-        tx.send(message(pb::Phase::Succeeded)).await.unwrap();
+        tx.send(message(Phase::Pending)).await.unwrap();
+        tx.send(message(Phase::Succeeded)).await.unwrap();
         drop(tx);
-        let phases: Vec<pb::Phase> = rx.map(|m| m.unwrap().phase()).collect().await;
-        assert_eq!(phases, [pb::Phase::Pending, pb::Phase::Succeeded]);
+        let phases: Vec<Phase> = rx.map(|m| m.unwrap().phase).collect().await;
+        assert_eq!(phases, [Phase::Pending, Phase::Succeeded]);
     }
 }

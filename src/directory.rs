@@ -1,4 +1,5 @@
-//! Which gateway each SSL server belongs to, as learnt from the cloud.
+//! Which gateway each SSL server belongs to, as learnt from the cloud, and
+//! the read of a server that learns it.
 //!
 //! A server never moves to another gateway, so what one read learnt spares
 //! later calls a round trip: a watch finds its gateway's poller without
@@ -12,7 +13,13 @@ use std::{
     sync::{Mutex, MutexGuard},
 };
 
-use crate::domain::RegionId;
+use tokio::time::Instant;
+
+use crate::{
+    cloud::VpcClient,
+    domain::{RegionId, SslVpnServer},
+    error::{Error, Kind},
+};
 
 /// Entries kept before the memo starts afresh.
 const LIMIT: usize = 100_000;
@@ -46,6 +53,26 @@ impl GatewayMemo {
     fn lock(&self) -> MutexGuard<'_, HashMap<(RegionId, String), String>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Reads a server, NOT_FOUND when the cloud does not know it.
+pub async fn read_server(
+    cloud: &VpcClient,
+    region: &RegionId,
+    id: &str,
+    deadline: Option<Instant>,
+) -> Result<SslVpnServer, Error> {
+    cloud
+        .describe_ssl_vpn_server(region, id, deadline)
+        .await?
+        .ok_or_else(|| {
+            Error::new(
+                Kind::NotFound,
+                "InvalidSslVpnServerId.NotFound",
+                format!("no SSL server {id} in region {region}"),
+            )
+            .with_metadata("sslVpnServerId", id.to_owned())
+        })
 }
 
 #[cfg(test)]

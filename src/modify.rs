@@ -1,5 +1,7 @@
-//! ModifySslVpnServer end to end: pre-flight against the current state, one
-//! change per gateway at a time, the cloud call, and the operation handle.
+//! A change to an SSL server, after validation and authorization: the
+//! pre-flight against the current state, one change per gateway at a time,
+//! the cloud call, and the operation that a watch follows. It speaks domain
+//! terms only; the service turns an [`Accepted`] into the RPC's answer.
 //!
 //! The cloud refuses a second change while a gateway is busy
 //! (`VpnGateway.Configuring`) — and "busy" starts before the gateway says
@@ -22,11 +24,10 @@ use tokio::{sync::Mutex as AsyncMutex, time::Instant};
 
 use crate::{
     cloud::{ModifyRequest, VpcClient},
+    directory::{GatewayMemo, read_server},
     domain::{Changes, Field, GatewayStatus, Modification, RegionId, SslVpnServer, VpnGateway},
     error::{Error, Kind},
     operation::{self, Operation},
-    pb,
-    service::{convert, gateways::GatewayMemo},
     validate::{self, Violations},
 };
 
@@ -37,10 +38,24 @@ const IN_FLIGHT_TTL: Duration = Duration::from_secs(60);
 
 type GatewayKey = (RegionId, String);
 
+/// What a modify answers: the server as the cloud returned it, and the
+/// operation to watch.
+#[derive(Clone, Debug)]
+pub struct Accepted {
+    pub server: SslVpnServer,
+    /// The cloud's RequestId; empty when nothing had to be sent.
+    pub request_id: String,
+    /// The token used: the caller's, or one generated for it.
+    pub client_token: String,
+    pub operation: Operation,
+    /// True when the change is complete already (only the name changed, or
+    /// every value already held): there is nothing to wait for.
+    pub done: bool,
+}
+
 /// A change this replica sent and has not yet seen complete.
 struct InFlight {
-    operation: Operation,
-    response: pb::ModifySslVpnServerResponse,
+    accepted: Accepted,
     sent_at: Instant,
 }
 
@@ -68,7 +83,7 @@ impl Modifier {
         &self,
         m: Modification,
         deadline: Option<Instant>,
-    ) -> Result<pb::ModifySslVpnServerResponse, Error> {
+    ) -> Result<Accepted, Error> {
         self.modify_checked(m, deadline, |_gateway| Ok(())).await
     }
 
@@ -80,7 +95,7 @@ impl Modifier {
         m: Modification,
         deadline: Option<Instant>,
         authorize: impl Fn(&str) -> Result<(), Error>,
-    ) -> Result<pb::ModifySslVpnServerResponse, Error> {
+    ) -> Result<Accepted, Error> {
         let client_token = m
             .client_token
             .clone()
@@ -129,8 +144,13 @@ impl Modifier {
         let pending = m.changes.pending_against(&server);
         if pending.is_empty() {
             // Every requested value already holds: nothing to send.
-            let op = make_operation(client_token.clone());
-            return Ok(response(&server, String::new(), client_token, &op, true));
+            return Ok(Accepted {
+                operation: make_operation(client_token.clone()),
+                server,
+                request_id: String::new(),
+                client_token,
+                done: true,
+            });
         }
         // Only the name differs: send it alone, which the cloud applies at
         // once, rather than values that already hold and would put the
@@ -159,20 +179,18 @@ impl Modifier {
                 deadline,
             )
             .await?;
-        let op = make_operation(client_token.clone());
-        let reply = response(
-            &accepted.server,
-            accepted.request_id,
+        let reply = Accepted {
+            operation: make_operation(client_token.clone()),
+            server: accepted.server,
+            request_id: accepted.request_id,
             client_token,
-            &op,
             done,
-        );
+        };
         if !done {
             lock(&self.in_flight).insert(
                 key,
                 InFlight {
-                    operation: op,
-                    response: reply.clone(),
+                    accepted: reply.clone(),
                     sent_at: Instant::now(),
                 },
             );
@@ -215,18 +233,14 @@ impl Modifier {
 
     /// The same token and values as the change in flight: answer as before
     /// (AIP-155) rather than refusing the caller's own retry.
-    fn replay(
-        &self,
-        key: &GatewayKey,
-        m: &Modification,
-        token: &str,
-    ) -> Option<pb::ModifySslVpnServerResponse> {
+    fn replay(&self, key: &GatewayKey, m: &Modification, token: &str) -> Option<Accepted> {
         let in_flight = lock(&self.in_flight);
-        let f = in_flight.get(key)?;
-        (f.operation.client_token == token
-            && f.operation.ssl_vpn_server_id == m.ssl_vpn_server_id
-            && f.operation.changes == m.changes)
-            .then(|| f.response.clone())
+        let op = &in_flight.get(key)?.accepted.operation;
+        (op.client_token == token
+            && op.ssl_vpn_server_id == m.ssl_vpn_server_id
+            && op.changes == m.changes)
+            .then(|| in_flight.get(key).map(|f| f.accepted.clone()))
+            .flatten()
     }
 
     /// The change this replica last sent to `server_id`, while it may still
@@ -240,8 +254,9 @@ impl Modifier {
     ) -> Option<Operation> {
         let in_flight = lock(&self.in_flight);
         let f = in_flight.get(&(region.clone(), gateway_id.to_owned()))?;
-        (f.operation.ssl_vpn_server_id == server_id && f.sent_at.elapsed() <= IN_FLIGHT_TTL)
-            .then(|| f.operation.clone())
+        let op = &f.accepted.operation;
+        (op.ssl_vpn_server_id == server_id && f.sent_at.elapsed() <= IN_FLIGHT_TTL)
+            .then(|| op.clone())
     }
 
     /// Refuses while a change sent from here is not yet visible.
@@ -255,22 +270,16 @@ impl Modifier {
         let Some(f) = in_flight.get(key) else {
             return Ok(());
         };
-        let visible = f.operation.ssl_vpn_server_id != server.ssl_vpn_server_id
-            || f.operation.changes.pending_against(server).is_empty();
+        let op = &f.accepted.operation;
+        let visible = op.ssl_vpn_server_id != server.ssl_vpn_server_id
+            || op.changes.pending_against(server).is_empty();
         if f.sent_at.elapsed() > IN_FLIGHT_TTL
             || (gateway.status() == GatewayStatus::Active && visible)
         {
             in_flight.remove(key);
             return Ok(());
         }
-        Err(busy(&key.1).with_metadata(
-            "operationId",
-            f.response
-                .operation
-                .as_ref()
-                .map(|o| o.id.clone())
-                .unwrap_or_default(),
-        ))
+        Err(busy(&key.1).with_metadata("operationId", op.encode()))
     }
 }
 
@@ -285,26 +294,6 @@ fn busy(gateway_id: &str) -> Error {
         "the gateway is applying an earlier change; retry when it is active again",
     )
     .with_metadata("vpnGatewayId", gateway_id.to_owned())
-}
-
-/// Reads a server, NOT_FOUND when the cloud does not know it.
-pub async fn read_server(
-    cloud: &VpcClient,
-    region: &RegionId,
-    id: &str,
-    deadline: Option<Instant>,
-) -> Result<SslVpnServer, Error> {
-    cloud
-        .describe_ssl_vpn_server(region, id, deadline)
-        .await?
-        .ok_or_else(|| {
-            Error::new(
-                Kind::NotFound,
-                "InvalidSslVpnServerId.NotFound",
-                format!("no SSL server {id} in region {region}"),
-            )
-            .with_metadata("sslVpnServerId", id.to_owned())
-        })
 }
 
 /// A locked or busy gateway cannot take a change now.
@@ -355,23 +344,4 @@ fn check_merged(
         }
     }
     Violations::check(violations).map_err(Error::from)
-}
-
-fn response(
-    server: &SslVpnServer,
-    request_id: String,
-    client_token: String,
-    op: &Operation,
-    done: bool,
-) -> pb::ModifySslVpnServerResponse {
-    pb::ModifySslVpnServerResponse {
-        ssl_vpn_server: Some(convert::ssl_vpn_server(server)),
-        request_id,
-        client_token,
-        operation: Some(pb::Operation {
-            id: op.encode(),
-            done,
-            vpn_gateway_id: op.vpn_gateway_id.clone(),
-        }),
-    }
 }
