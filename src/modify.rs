@@ -79,28 +79,25 @@ impl Modifier {
         }
     }
 
-    pub async fn modify(
+    /// Sends `m` to the server's gateway `gateway_id`, which the caller
+    /// resolved and authorized (`server` is the read that learnt it, if
+    /// one was needed). `reauthorize` is asked again should the server turn
+    /// out to be on another gateway.
+    pub async fn modify_resolved(
         &self,
         m: Modification,
+        gateway_id: &str,
+        server: Option<SslVpnServer>,
         deadline: Option<Instant>,
-    ) -> Result<Accepted, Error> {
-        self.modify_checked(m, deadline, |_gateway| Ok(())).await
-    }
-
-    /// `modify`, with `authorize` consulted with the server's gateway as
-    /// soon as that is known (from the memo, or else from reading the
-    /// server), before anything else is read or sent.
-    pub async fn modify_checked(
-        &self,
-        m: Modification,
-        deadline: Option<Instant>,
-        authorize: impl Fn(&str) -> Result<(), Error>,
+        reauthorize: impl Fn(&str) -> Result<(), Error>,
     ) -> Result<Accepted, Error> {
         let client_token = m
             .client_token
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let (server, gateway_read) = self.read_state(&m, deadline, &authorize).await?;
+        let (server, gateway_read) = self
+            .read_state(&m, gateway_id, server, deadline, &reauthorize)
+            .await?;
         let key: GatewayKey = (m.region_id.clone(), server.vpn_gateway_id.clone());
 
         if let Some(replay) = self.replay(&key, &m, &client_token) {
@@ -198,27 +195,24 @@ impl Modifier {
         Ok(reply)
     }
 
-    /// The server, authorized, and its gateway too when the memo knew the
-    /// server's gateway (both read at once); `None` for the gateway when it
-    /// is still to be read.
+    /// The server, and its gateway too when both could be read at once;
+    /// `None` for the gateway when it is still to be read.
     async fn read_state(
         &self,
         m: &Modification,
+        gateway_id: &str,
+        server: Option<SslVpnServer>,
         deadline: Option<Instant>,
-        authorize: &impl Fn(&str) -> Result<(), Error>,
+        reauthorize: &impl Fn(&str) -> Result<(), Error>,
     ) -> Result<(SslVpnServer, Option<Result<VpnGateway, Error>>), Error> {
-        let (region, id) = (&m.region_id, m.ssl_vpn_server_id.as_str());
-        let Some(gateway_id) = self.gateways.get(region, id) else {
-            let server = read_server(&self.cloud, region, id, deadline).await?;
-            self.gateways.remember(region, id, &server.vpn_gateway_id);
-            authorize(&server.vpn_gateway_id)?;
+        if let Some(server) = server {
             return Ok((server, None));
-        };
-        authorize(&gateway_id)?;
+        }
+        let (region, id) = (&m.region_id, m.ssl_vpn_server_id.as_str());
         let (server, gateway) = tokio::join!(
             read_server(&self.cloud, region, id, deadline),
             self.cloud
-                .describe_vpn_gateway(region, &gateway_id, deadline)
+                .describe_vpn_gateway(region, gateway_id, deadline)
         );
         let server = server?;
         if server.vpn_gateway_id == gateway_id {
@@ -227,7 +221,7 @@ impl Modifier {
         // Servers do not move; were one ever to, the memo learns it and
         // the new gateway is authorized and read afresh.
         self.gateways.remember(region, id, &server.vpn_gateway_id);
-        authorize(&server.vpn_gateway_id)?;
+        reauthorize(&server.vpn_gateway_id)?;
         Ok((server, None))
     }
 

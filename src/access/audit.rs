@@ -11,18 +11,21 @@
 //! own (`--log-level info,audit=off`). It never holds a credential: the
 //! request's fields are configuration values, not secrets.
 //!
-//! The caller is whatever identity the authentication layer put in the
-//! request's extensions as an [`crate::access::Identity`]; without one, `anonymous`.
+//! The service begins a record through its `Gate` with what was asked, raw
+//! (`ModifyRequested`), and finishes it with the result.
 
-use std::{fmt::Write as _, time::Instant};
+use std::{fmt::Write as _, net::SocketAddr, time::Instant};
 
-use tonic::Request;
-
-use crate::{error::Error, metrics, pb};
+use crate::{
+    error::Error,
+    metrics,
+    modify::Accepted,
+    service::gate::{ModifyAudit, ModifyRequested},
+};
 
 /// An audit record being written: `finish` completes it; dropped
 /// unfinished (the caller cancelled), it is written as `cancelled`.
-pub struct ModifyAudit {
+pub struct ModifyRecord {
     caller: String,
     peer: String,
     region_id: String,
@@ -37,27 +40,18 @@ pub struct ModifyAudit {
     done: bool,
 }
 
-impl ModifyAudit {
+impl ModifyRecord {
     /// Notes what the caller asked for, before anything is checked.
-    pub fn begin(request: &Request<pb::ModifySslVpnServerRequest>) -> Self {
-        let caller = request
-            .extensions()
-            .get::<crate::access::Identity>()
-            .map_or_else(|| "anonymous".to_owned(), |c| c.name().to_owned());
-        let peer = request
-            .remote_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let req = request.get_ref();
-        let (fields, changes) = requested_changes(req);
+    pub fn begin(caller: &str, peer: Option<SocketAddr>, req: ModifyRequested<'_>) -> Self {
+        let (fields, changes) = requested_changes(&req.fields);
         Self {
-            caller,
-            peer,
-            region_id: loggable(&req.region_id),
-            ssl_vpn_server_id: loggable(&req.ssl_vpn_server_id),
+            caller: caller.to_owned(),
+            peer: peer.map(|a| a.to_string()).unwrap_or_default(),
+            region_id: loggable(req.region_id),
+            ssl_vpn_server_id: loggable(req.ssl_vpn_server_id),
             fields,
             changes,
-            client_token: loggable(&req.client_token),
+            client_token: loggable(req.client_token),
             started: Instant::now(),
             span: tracing::Span::current(),
             done: false,
@@ -65,15 +59,14 @@ impl ModifyAudit {
     }
 
     /// Writes the record for the call's result.
-    pub fn finish(mut self, result: &Result<pb::ModifySslVpnServerResponse, Error>) {
+    fn complete(&mut self, result: Result<&Accepted, &Error>) {
         let (outcome, code, request_id, reason) = match result {
             Ok(reply) => {
                 if !reply.client_token.is_empty() {
                     // The token used, which the gateway generates when absent.
                     self.client_token.clone_from(&reply.client_token);
                 }
-                let done = reply.operation.as_ref().is_some_and(|o| o.done);
-                let outcome = match (done, reply.request_id.is_empty()) {
+                let outcome = match (reply.done, reply.request_id.is_empty()) {
                     (false, _) => "accepted",
                     (true, false) => "applied",
                     (true, true) => "unchanged",
@@ -115,7 +108,13 @@ impl ModifyAudit {
     }
 }
 
-impl Drop for ModifyAudit {
+impl ModifyAudit for ModifyRecord {
+    fn finish(mut self: Box<Self>, result: Result<&Accepted, &Error>) {
+        self.complete(result);
+    }
+}
+
+impl Drop for ModifyRecord {
     fn drop(&mut self) {
         if !self.done {
             self.write("cancelled", "CANCELLED", "", "");
@@ -148,42 +147,7 @@ fn loggable(s: &str) -> String {
     out
 }
 
-fn requested_changes(req: &pb::ModifySslVpnServerRequest) -> (Vec<&'static str>, String) {
-    let mut values: Vec<(&'static str, serde_json::Value)> = Vec::new();
-    let mut text = |name: &'static str, v: &Option<String>| {
-        if let Some(v) = v {
-            values.push((name, serde_json::Value::from(v.as_str())));
-        }
-    };
-    text("name", &req.name);
-    text("client_ip_pool", &req.client_ip_pool);
-    text("local_subnet", &req.local_subnet);
-    if req.proto != 0 {
-        let name = pb::Protocol::try_from(req.proto).map_or("INVALID", |p| p.as_str_name());
-        values.push(("proto", name.into()));
-    }
-    if req.cipher != 0 {
-        let name = pb::Cipher::try_from(req.cipher).map_or("INVALID", |c| c.as_str_name());
-        values.push(("cipher", name.into()));
-    }
-    if let Some(port) = req.port {
-        values.push(("port", port.into()));
-    }
-    if let Some(v) = req.compress {
-        values.push(("compress", v.into()));
-    }
-    if let Some(v) = req.enable_multi_factor_auth {
-        values.push(("enable_multi_factor_auth", v.into()));
-    }
-    let mut text = |name: &'static str, v: &Option<String>| {
-        if let Some(v) = v {
-            values.push((name, serde_json::Value::from(v.as_str())));
-        }
-    };
-    text("idaas_instance_id", &req.idaas_instance_id);
-    text("idaas_region_id", &req.idaas_region_id);
-    text("idaas_application_id", &req.idaas_application_id);
-
+fn requested_changes(values: &[(&'static str, serde_json::Value)]) -> (Vec<&'static str>, String) {
     let fields = values.iter().map(|(k, _)| *k).collect();
     let mut json = String::from("{");
     for (i, (k, v)) in values.iter().enumerate() {
@@ -201,17 +165,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_fields_set_are_recorded_with_their_values() {
-        let req = pb::ModifySslVpnServerRequest {
-            region_id: "cn-hangzhou".into(),
-            ssl_vpn_server_id: "vss-1".into(),
-            port: Some(1195),
-            local_subnet: Some("10.0.0.0/24,\"x\"".into()),
-            proto: pb::Protocol::Udp as i32,
-            compress: Some(false),
-            ..Default::default()
-        };
-        let (fields, json) = requested_changes(&req);
+    fn the_fields_set_are_recorded_in_order_with_their_values() {
+        let values = [
+            ("local_subnet", serde_json::Value::from("10.0.0.0/24,\"x\"")),
+            ("proto", "PROTOCOL_UDP".into()),
+            ("port", 1195.into()),
+            ("compress", false.into()),
+        ];
+        let (fields, json) = requested_changes(&values);
         assert_eq!(fields, ["local_subnet", "proto", "port", "compress"]);
         let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(parsed["port"], 1195);
@@ -234,7 +195,7 @@ mod tests {
 
     #[test]
     fn nothing_set_is_an_empty_object() {
-        let (fields, json) = requested_changes(&pb::ModifySslVpnServerRequest::default());
+        let (fields, json) = requested_changes(&[]);
         assert!(fields.is_empty());
         assert_eq!(json, "{}");
     }

@@ -202,15 +202,6 @@ impl Limits {
         })
     }
 
-    /// The refusal when every poller slot is taken.
-    pub fn pollers_exhausted() -> Error {
-        Error::new(
-            Kind::Exhausted,
-            "QuotaExceeded.Pollers",
-            "the gateway is watching too many VPN gateways; retry later",
-        )
-    }
-
     /// Open streams of a caller (tests, diagnostics).
     pub fn streams_of(&self, caller: &Identity) -> usize {
         lock(&self.streams).get(caller.name()).copied().unwrap_or(0)

@@ -37,9 +37,11 @@ pub use self::{
     tokens::TokenStore,
 };
 
+use http::Extensions;
+
 use crate::{
-    domain::RegionId,
     error::{Error, Kind},
+    service::gate::{Gate, ModifyAudit, ModifyRequested, StreamPermit, Target},
 };
 
 use self::{
@@ -362,43 +364,18 @@ impl Access {
             })
     }
 
-    /// Whether `caller` may call `rpc` on the server before its gateway is
-    /// known: refuses early, before any cloud call, what no rule can grant.
-    pub fn authorize(
-        &self,
-        caller: &Identity,
-        rpc: Rpc,
-        region: &RegionId,
-        server: &str,
-    ) -> Result<(), Error> {
-        self.decide(caller, rpc, region, server, None)
-    }
-
-    /// The final decision, once the server's gateway is known.
-    pub fn authorize_gateway(
-        &self,
-        caller: &Identity,
-        rpc: Rpc,
-        region: &RegionId,
-        server: &str,
-        gateway: &str,
-    ) -> Result<(), Error> {
-        self.decide(caller, rpc, region, server, Some(gateway))
-    }
-
-    fn decide(
-        &self,
-        caller: &Identity,
-        rpc: Rpc,
-        region: &RegionId,
-        server: &str,
-        gateway: Option<&str>,
-    ) -> Result<(), Error> {
+    fn decide(&self, caller: &Identity, target: &Target<'_>) -> Result<(), Error> {
         let authenticator = read(&self.authenticator);
         if authenticator.enabled() && !caller.is_authenticated() {
-            // Only reachable if a handler ran without the auth layer.
+            // Only reachable if a handler ran without the admission layer.
             return Err(unauthenticated(AuthError::Missing));
         }
+        let Target {
+            rpc,
+            region,
+            ssl_vpn_server_id: server,
+            vpn_gateway_id: gateway,
+        } = *target;
         let allowed = match read(&self.policy) {
             None => true,
             Some(policy) => policy.allows(&PolicyRequest {
@@ -434,6 +411,40 @@ impl Access {
                 format!("the caller may not call {rpc} on this SSL server"),
             ))
         }
+    }
+}
+
+/// The caller the admission layer established (anonymous when it did not
+/// run, which `decide` refuses if authentication is configured).
+fn caller(extensions: &Extensions) -> Identity {
+    extensions
+        .get::<Identity>()
+        .cloned()
+        .unwrap_or_else(Identity::anonymous)
+}
+
+impl Gate for Access {
+    fn authorize(&self, extensions: &Extensions, target: &Target<'_>) -> Result<(), Error> {
+        self.decide(&caller(extensions), target)
+    }
+
+    fn open_stream(&self, extensions: &Extensions) -> Result<StreamPermit, Error> {
+        self.limits
+            .open_stream(&caller(extensions))
+            .map(StreamPermit::new)
+    }
+
+    fn audit_modify(
+        &self,
+        extensions: &Extensions,
+        peer: Option<SocketAddr>,
+        requested: ModifyRequested<'_>,
+    ) -> Box<dyn ModifyAudit> {
+        Box::new(audit::ModifyRecord::begin(
+            caller(extensions).name(),
+            peer,
+            requested,
+        ))
     }
 }
 

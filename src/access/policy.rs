@@ -32,41 +32,7 @@ use std::{fmt, path::Path};
 
 use serde::Deserialize;
 
-/// The RPCs a rule can grant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Rpc {
-    ModifySslVpnServer,
-    GetSslVpnServerStatus,
-    WatchSslVpnServer,
-}
-
-impl Rpc {
-    pub const ALL: [Rpc; 3] = [
-        Rpc::ModifySslVpnServer,
-        Rpc::GetSslVpnServerStatus,
-        Rpc::WatchSslVpnServer,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rpc::ModifySslVpnServer => "ModifySslVpnServer",
-            Rpc::GetSslVpnServerStatus => "GetSslVpnServerStatus",
-            Rpc::WatchSslVpnServer => "WatchSslVpnServer",
-        }
-    }
-
-    /// The RPC of a gRPC path (`/sslvpn.v1.SslVpnService/WatchSslVpnServer`).
-    pub fn from_path(path: &str) -> Option<Rpc> {
-        let method = path.rsplit('/').next()?;
-        Rpc::ALL.into_iter().find(|r| r.as_str() == method)
-    }
-}
-
-impl fmt::Display for Rpc {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::service::gate::Rpc;
 
 /// A glob: `*` matches any run of characters, anything else itself.
 #[derive(Clone, PartialEq, Eq)]

@@ -28,7 +28,7 @@ use crate::{
     access::{Access, AccessError, Admission},
     cloud::{self, ChainConfig, CloudError, CredentialProvider, StaticCredentials, VpcClient},
     pb::{self, ssl_vpn_service_server::SslVpnServiceServer},
-    service::SslVpnGateway,
+    service::SslVpnApi,
     watch::WatchHub,
 };
 
@@ -160,9 +160,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
     let admin_addr = admin.as_ref().map(|a| a.addr);
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_serving::<SslVpnServiceServer<SslVpnGateway>>()
-        .await;
+    health.set_serving::<SslVpnServiceServer<SslVpnApi>>().await;
 
     let reflection_v1 = reflection_builder().build_v1()?;
     let reflection_v1alpha = reflection_builder().build_v1alpha()?;
@@ -172,10 +170,20 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
         CredentialSource::Chain => cloud::default_chain(&ChainConfig::from_process_env()).await?,
     };
     let client = VpcClient::new(config.cloud.clone(), credentials)?;
-    let hub = WatchHub::new(client.clone(), config.poll.clone(), shutdown.child_token());
-    let gateway = SslVpnGateway::new(client, hub, config.watch.clone(), shutdown.child_token())
-        .with_security(security.clone());
-    let service = SslVpnServiceServer::new(gateway)
+    let hub = WatchHub::new(
+        client.clone(),
+        config.poll.clone(),
+        config.security.limits.max_pollers,
+        shutdown.child_token(),
+    );
+    let api = SslVpnApi::new(
+        client,
+        hub,
+        config.watch.clone(),
+        security.clone(),
+        shutdown.child_token(),
+    );
+    let service = SslVpnServiceServer::new(api)
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(4 * 1024 * 1024);
     let service = Admission::new(service, security.clone());
@@ -209,7 +217,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
                 .set_service_status("", ServingStatus::NotServing)
                 .await;
             health
-                .set_not_serving::<SslVpnServiceServer<SslVpnGateway>>()
+                .set_not_serving::<SslVpnServiceServer<SslVpnApi>>()
                 .await;
         };
         type Serving = Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;

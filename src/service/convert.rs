@@ -9,6 +9,7 @@ use crate::{
     domain::{self, Cipher, GatewayStatus, Protocol},
     modify::Accepted,
     pb,
+    service::gate::ModifyRequested,
     validate::ModifyInput,
     watch::{phase::Phase, stream::WatchEvent},
 };
@@ -45,6 +46,51 @@ pub fn modify_input(req: &pb::ModifySslVpnServerRequest) -> ModifyInput<'_> {
         idaas_instance_id: req.idaas_instance_id.as_deref(),
         idaas_region_id: req.idaas_region_id.as_deref(),
         idaas_application_id: req.idaas_application_id.as_deref(),
+    }
+}
+
+/// What a modify asked for, raw, for the audit record: each field set, with
+/// enums by their contract names (`INVALID` for a number the contract does
+/// not define).
+pub fn modify_requested(req: &pb::ModifySslVpnServerRequest) -> ModifyRequested<'_> {
+    let mut fields: Vec<(&'static str, serde_json::Value)> = Vec::new();
+    let text = |fields: &mut Vec<_>, name: &'static str, v: &Option<String>| {
+        if let Some(v) = v {
+            fields.push((name, serde_json::Value::from(v.as_str())));
+        }
+    };
+    text(&mut fields, "name", &req.name);
+    text(&mut fields, "client_ip_pool", &req.client_ip_pool);
+    text(&mut fields, "local_subnet", &req.local_subnet);
+    if req.proto != 0 {
+        let name = pb::Protocol::try_from(req.proto).map_or("INVALID", |p| p.as_str_name());
+        fields.push(("proto", name.into()));
+    }
+    if req.cipher != 0 {
+        let name = pb::Cipher::try_from(req.cipher).map_or("INVALID", |c| c.as_str_name());
+        fields.push(("cipher", name.into()));
+    }
+    if let Some(port) = req.port {
+        fields.push(("port", port.into()));
+    }
+    if let Some(v) = req.compress {
+        fields.push(("compress", v.into()));
+    }
+    if let Some(v) = req.enable_multi_factor_auth {
+        fields.push(("enable_multi_factor_auth", v.into()));
+    }
+    text(&mut fields, "idaas_instance_id", &req.idaas_instance_id);
+    text(&mut fields, "idaas_region_id", &req.idaas_region_id);
+    text(
+        &mut fields,
+        "idaas_application_id",
+        &req.idaas_application_id,
+    );
+    ModifyRequested {
+        region_id: &req.region_id,
+        ssl_vpn_server_id: &req.ssl_vpn_server_id,
+        client_token: &req.client_token,
+        fields,
     }
 }
 
@@ -199,6 +245,34 @@ mod tests {
         let input = modify_input(&req);
         assert_eq!(input.proto, Some(UNKNOWN_ENUM_VALUE));
         assert_eq!(input.cipher, Some("none"));
+    }
+
+    #[test]
+    fn only_the_fields_set_are_requested_with_their_values_as_given() {
+        let req = pb::ModifySslVpnServerRequest {
+            region_id: "cn-hangzhou".into(),
+            ssl_vpn_server_id: "vss-1".into(),
+            port: Some(1195),
+            local_subnet: Some("10.0.0.0/24".into()),
+            proto: pb::Protocol::Udp as i32,
+            cipher: 42,
+            compress: Some(false),
+            ..Default::default()
+        };
+        let requested = modify_requested(&req);
+        let names: Vec<_> = requested.fields.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            names,
+            ["local_subnet", "proto", "cipher", "port", "compress"]
+        );
+        assert_eq!(requested.fields[1].1, "PROTOCOL_UDP");
+        assert_eq!(requested.fields[2].1, "INVALID");
+        assert_eq!(requested.fields[3].1, 1195);
+        assert!(
+            modify_requested(&pb::ModifySslVpnServerRequest::default())
+                .fields
+                .is_empty()
+        );
     }
 
     #[test]

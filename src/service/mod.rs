@@ -1,11 +1,14 @@
 //! The gRPC handlers of `sslvpn.v1.SslVpnService`.
 //!
-//! Each handler converts its request into domain terms, lets validation and
-//! the domain logic decide, and maps any failure through the one error
-//! table in `error`. Handlers hold no state a second replica would need:
+//! Each handler converts its request into domain terms, lets validation
+//! decide, resolves and authorizes the server through the one step every
+//! RPC shares ([`SslVpnApi::resolve`], asking the access layer's [`Gate`]),
+//! hands the domain logic the rest, and maps any failure through
+//! `status`. Handlers hold no state a second replica would need:
 //! an operation id carries everything a watch needs.
 
 pub mod convert;
+pub mod gate;
 pub mod status;
 
 use std::{
@@ -20,15 +23,13 @@ use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
+use self::gate::{Gate, Rpc, StreamPermit, Target};
 use crate::{
-    access::{
-        Access, Identity,
-        audit::ModifyAudit,
-        limits::{Limits, StreamPermit},
-        policy::Rpc,
-    },
     cloud::VpcClient,
+    directory::{GatewayMemo, read_server},
+    domain::{RegionId, SslVpnServer},
     error::{Error, Kind},
+    modify::Modifier,
     operation::Operation,
     pb::{self, ssl_vpn_service_server::SslVpnService},
     validate::{self, Violations},
@@ -36,11 +37,6 @@ use crate::{
         WatchHub,
         stream::{self as watch_stream, WatchSpec},
     },
-};
-
-use crate::{
-    directory::{GatewayMemo, read_server},
-    modify::Modifier,
 };
 
 /// Watch timeouts: the default when the caller sets none, and the cap.
@@ -59,25 +55,33 @@ impl Default for WatchLimits {
     }
 }
 
-/// The service behind the gRPC listener.
+/// The implementation of `sslvpn.v1.SslVpnService`.
 #[derive(Clone)]
-pub struct SslVpnGateway {
+pub struct SslVpnApi {
     cloud: VpcClient,
     modifier: Arc<Modifier>,
     gateways: Arc<GatewayMemo>,
     hub: WatchHub,
     limits: WatchLimits,
+    /// Who may do what (authentication happened in the transport).
+    gate: Arc<dyn Gate>,
     /// Cancelled when the process shuts down: open streams end with UNAVAILABLE.
     shutdown: CancellationToken,
-    /// Authorization and limits (authentication happened in the transport).
-    security: Arc<Access>,
 }
 
-impl SslVpnGateway {
+/// A server's gateway, learnt and authorized; the server too when it had
+/// to be read to learn it.
+struct Resolved {
+    gateway_id: String,
+    server: Option<SslVpnServer>,
+}
+
+impl SslVpnApi {
     pub fn new(
         cloud: VpcClient,
         hub: WatchHub,
         limits: WatchLimits,
+        gate: Arc<dyn Gate>,
         shutdown: CancellationToken,
     ) -> Self {
         let gateways = Arc::new(GatewayMemo::default());
@@ -87,40 +91,65 @@ impl SslVpnGateway {
             cloud,
             hub,
             limits,
+            gate,
             shutdown,
-            security: Access::disabled(),
         }
     }
 
-    /// Applies the policy and limits of `security`.
-    pub fn with_security(mut self, security: Arc<Access>) -> Self {
-        self.security = security;
-        self
+    /// The one resolve-and-authorize step of every RPC: may the caller
+    /// touch the server at all (refused before any read), which gateway
+    /// is it on (the memo, else one read of the server), and may the
+    /// caller touch that gateway — the decision that counts.
+    async fn resolve<T>(
+        &self,
+        request: &Request<T>,
+        rpc: Rpc,
+        region: &RegionId,
+        server_id: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Resolved, Error> {
+        let caller = request.extensions();
+        let target = |gateway| Target {
+            rpc,
+            region,
+            ssl_vpn_server_id: server_id,
+            vpn_gateway_id: gateway,
+        };
+        self.gate.authorize(caller, &target(None))?;
+        if let Some(gateway_id) = self.gateways.get(region, server_id) {
+            self.gate.authorize(caller, &target(Some(&gateway_id)))?;
+            return Ok(Resolved {
+                gateway_id,
+                server: None,
+            });
+        }
+        let server = read_server(&self.cloud, region, server_id, deadline).await?;
+        self.gateways
+            .remember(region, server_id, &server.vpn_gateway_id);
+        self.gate
+            .authorize(caller, &target(Some(&server.vpn_gateway_id)))?;
+        Ok(Resolved {
+            gateway_id: server.vpn_gateway_id.clone(),
+            server: Some(server),
+        })
     }
-}
-
-/// The caller the transport authenticated (anonymous when it did not run,
-/// which the policy then refuses if authentication is configured).
-fn caller<T>(request: &Request<T>) -> Identity {
-    request
-        .extensions()
-        .get::<Identity>()
-        .cloned()
-        .unwrap_or_else(Identity::anonymous)
 }
 
 type WatchStream =
     Pin<Box<dyn Stream<Item = Result<pb::WatchSslVpnServerResponse, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
-impl SslVpnService for SslVpnGateway {
+impl SslVpnService for SslVpnApi {
     async fn modify_ssl_vpn_server(
         &self,
         request: Request<pb::ModifySslVpnServerRequest>,
     ) -> Result<Response<pb::ModifySslVpnServerResponse>, Status> {
-        let audit = ModifyAudit::begin(&request);
+        let audit = self.gate.audit_modify(
+            request.extensions(),
+            request.remote_addr(),
+            convert::modify_requested(request.get_ref()),
+        );
         let deadline = deadline(&request);
-        let caller = caller(&request);
         let result = async {
             let modification = validate::modification(&convert::modify_input(request.get_ref()))
                 .map_err(Error::from)?;
@@ -129,18 +158,35 @@ impl SslVpnService for SslVpnGateway {
                 modification.region_id.clone(),
                 modification.ssl_vpn_server_id.clone(),
             );
-            self.security.authorize(&caller, rpc, &region, &server_id)?;
+            let resolved = self
+                .resolve(&request, rpc, &region, &server_id, deadline)
+                .await?;
+            // Servers do not move; were one ever to, its new gateway is
+            // authorized before anything is sent there.
+            let reauthorize = |gateway_id: &str| {
+                self.gate.authorize(
+                    request.extensions(),
+                    &Target {
+                        rpc,
+                        region: &region,
+                        ssl_vpn_server_id: &server_id,
+                        vpn_gateway_id: Some(gateway_id),
+                    },
+                )
+            };
             self.modifier
-                .modify_checked(modification, deadline, |gateway_id| {
-                    self.security
-                        .authorize_gateway(&caller, rpc, &region, &server_id, gateway_id)
-                })
+                .modify_resolved(
+                    modification,
+                    &resolved.gateway_id,
+                    resolved.server,
+                    deadline,
+                    reauthorize,
+                )
                 .await
         }
         .await;
-        let result = result.map(|accepted| convert::modify_response(&accepted));
-        audit.finish(&result);
-        Ok(Response::new(result?))
+        audit.finish(result.as_ref());
+        Ok(Response::new(convert::modify_response(&result?)))
     }
 
     async fn get_ssl_vpn_server_status(
@@ -148,32 +194,56 @@ impl SslVpnService for SslVpnGateway {
         request: Request<pb::GetSslVpnServerStatusRequest>,
     ) -> Result<Response<pb::GetSslVpnServerStatusResponse>, Status> {
         let deadline = deadline(&request);
-        let caller = caller(&request);
         let req = request.get_ref();
-        let rpc = Rpc::GetSslVpnServerStatus;
         let (region, server_id) =
             validate::server_ref(&req.region_id, &req.ssl_vpn_server_id).map_err(Error::from)?;
-        self.security.authorize(&caller, rpc, &region, &server_id)?;
-        if let Some(known) = self.gateways.get(&region, &server_id) {
-            // Refuse before any read when the gateway is already known.
-            self.security
-                .authorize_gateway(&caller, rpc, &region, &server_id, &known)?;
+        let resolved = self
+            .resolve(
+                &request,
+                Rpc::GetSslVpnServerStatus,
+                &region,
+                &server_id,
+                deadline,
+            )
+            .await?;
+        // With the gateway known from the memo, the server and its gateway
+        // are read at once.
+        let (server, mut gateway) = match resolved.server {
+            Some(server) => {
+                let gateway = self
+                    .cloud
+                    .describe_vpn_gateway(&region, &server.vpn_gateway_id, deadline)
+                    .await;
+                (server, gateway)
+            }
+            None => {
+                let (server, gateway) = tokio::join!(
+                    read_server(&self.cloud, &region, &server_id, deadline),
+                    self.cloud
+                        .describe_vpn_gateway(&region, &resolved.gateway_id, deadline)
+                );
+                (server?, gateway)
+            }
+        };
+        if server.vpn_gateway_id != resolved.gateway_id {
+            // The memo was wrong (servers do not move): authorize the real
+            // gateway before showing it.
+            self.gateways
+                .remember(&region, &server_id, &server.vpn_gateway_id);
+            self.resolve(
+                &request,
+                Rpc::GetSslVpnServerStatus,
+                &region,
+                &server_id,
+                deadline,
+            )
+            .await?;
+            gateway = self
+                .cloud
+                .describe_vpn_gateway(&region, &server.vpn_gateway_id, deadline)
+                .await;
         }
-        let server = read_server(&self.cloud, &region, &server_id, deadline).await?;
-        self.gateways
-            .remember(&region, &server_id, &server.vpn_gateway_id);
-        self.security.authorize_gateway(
-            &caller,
-            rpc,
-            &region,
-            &server_id,
-            &server.vpn_gateway_id,
-        )?;
-        let gateway = self
-            .cloud
-            .describe_vpn_gateway(&region, &server.vpn_gateway_id, deadline)
-            .await
-            .map_err(Error::from)?;
+        let gateway = gateway.map_err(Error::from)?;
         Ok(Response::new(pb::GetSslVpnServerStatusResponse {
             ssl_vpn_server: Some(convert::ssl_vpn_server(&server)),
             gateway: Some(convert::gateway_state(
@@ -190,12 +260,9 @@ impl SslVpnService for SslVpnGateway {
         request: Request<pb::WatchSslVpnServerRequest>,
     ) -> Result<Response<Self::WatchSslVpnServerStream>, Status> {
         let deadline = deadline(&request);
-        let caller = caller(&request);
-        let req = request.into_inner();
-        let rpc = Rpc::WatchSslVpnServer;
+        let req = request.get_ref();
         let (region, server_id) =
             validate::server_ref(&req.region_id, &req.ssl_vpn_server_id).map_err(Error::from)?;
-        self.security.authorize(&caller, rpc, &region, &server_id)?;
         let operation = match req.operation_id.as_str() {
             "" => None,
             id => Some(Operation::decode(id).map_err(|v| Error::from(Violations::from(v)))?),
@@ -203,56 +270,43 @@ impl SslVpnService for SslVpnGateway {
         if let Some(op) = &operation
             && (op.region_id != region || op.ssl_vpn_server_id != server_id)
         {
-            return Err(Error::new(
-                Kind::InvalidArgument,
-                "InvalidParameter.OperationId",
-                "operation_id belongs to another server or region",
-            )
-            .into());
+            return Err(
+                invalid_operation("operation_id belongs to another server or region").into(),
+            );
         }
         // The server's real gateway, never the one an operation id claims:
         // ids are not signed, and a forged one must not open a poller (and
         // a stream) on a gateway the caller has no server on.
-        let gateway_id = match self.gateways.get(&region, &server_id) {
-            Some(known) => known,
-            None => {
-                let server = read_server(&self.cloud, &region, &server_id, deadline).await?;
-                self.gateways
-                    .remember(&region, &server_id, &server.vpn_gateway_id);
-                server.vpn_gateway_id
-            }
-        };
+        let gateway_id = self
+            .resolve(
+                &request,
+                Rpc::WatchSslVpnServer,
+                &region,
+                &server_id,
+                deadline,
+            )
+            .await?
+            .gateway_id;
         if let Some(op) = &operation
             && op.vpn_gateway_id != gateway_id
         {
-            return Err(Error::new(
-                Kind::InvalidArgument,
-                "InvalidParameter.OperationId",
-                "operation_id belongs to another gateway",
-            )
-            .into());
+            return Err(invalid_operation("operation_id belongs to another gateway").into());
         }
         let operation = operation.or_else(|| {
             self.modifier
                 .in_flight_operation(&region, &gateway_id, &server_id)
         });
-        // The gateway whose poller the stream reads is the one authorized.
-        self.security
-            .authorize_gateway(&caller, rpc, &region, &server_id, &gateway_id)?;
         let timeout = convert::std_duration(req.timeout.as_ref())
             .unwrap_or(self.limits.default_timeout)
             .min(self.limits.max_timeout);
-        let limits = self.security.limits();
-        let permit = limits.open_stream(&caller)?;
-        let subscription = self
-            .hub
-            .try_subscribe(&region, &gateway_id, limits.config().max_pollers)
-            .ok_or_else(Limits::pollers_exhausted)?;
+        let follow = req.follow;
+        let permit = self.gate.open_stream(request.extensions())?;
+        let subscription = self.hub.try_subscribe(&region, &gateway_id)?;
         let stream = watch_stream::spawn(
             WatchSpec {
                 ssl_vpn_server_id: server_id,
                 operation,
-                follow: req.follow,
+                follow,
                 timeout,
             },
             subscription,
@@ -269,13 +323,16 @@ impl SslVpnService for SslVpnGateway {
     }
 }
 
+fn invalid_operation(why: &str) -> Error {
+    Error::new(Kind::InvalidArgument, "InvalidParameter.OperationId", why)
+}
+
 /// A watch stream holding its share of the stream limits until tonic drops
 /// it (the stream ended or the client left).
 struct Permitted<S> {
     inner: S,
     _permit: StreamPermit,
 }
-
 impl<S: Stream + Unpin> Stream for Permitted<S> {
     type Item = S::Item;
 

@@ -29,7 +29,7 @@ use tracing::Instrument;
 use crate::{
     cloud::{PageRequest, ServerFilter, VpcClient},
     domain::{RegionId, SslVpnServer, VpnGateway},
-    error::Error,
+    error::{Error, Kind},
     metrics,
 };
 
@@ -102,6 +102,8 @@ struct HubInner {
     cloud: VpcClient,
     config: PollConfig,
     pollers: Mutex<HashMap<PollerKey, Arc<Poller>>>,
+    /// Gateways polled at once; a watch that would start one more is refused.
+    max_pollers: usize,
     shutdown: CancellationToken,
     poll_rounds: AtomicU64,
 }
@@ -113,12 +115,18 @@ pub struct WatchHub {
 }
 
 impl WatchHub {
-    pub fn new(cloud: VpcClient, config: PollConfig, shutdown: CancellationToken) -> Self {
+    pub fn new(
+        cloud: VpcClient,
+        config: PollConfig,
+        max_pollers: usize,
+        shutdown: CancellationToken,
+    ) -> Self {
         Self {
             inner: Arc::new(HubInner {
                 cloud,
                 config,
                 pollers: Mutex::new(HashMap::new()),
+                max_pollers,
                 shutdown,
                 poll_rounds: AtomicU64::new(0),
             }),
@@ -145,24 +153,27 @@ impl WatchHub {
         self.join_or_start(&mut pollers, key)
     }
 
-    /// Like `subscribe`, but `None` instead of starting a poller when
+    /// Like `subscribe`, but refused instead of starting a poller when
     /// `max_pollers` already run (joining a running one is always fine).
     pub fn try_subscribe(
         &self,
         region: &RegionId,
         gateway_id: &str,
-        max_pollers: usize,
-    ) -> Option<Subscription> {
+    ) -> Result<Subscription, Error> {
         let key = PollerKey {
             region: region.clone(),
             gateway_id: gateway_id.to_owned(),
         };
         // Checked under the map's lock, so concurrent starts cannot overshoot.
         let mut pollers = lock(&self.inner.pollers);
-        if !pollers.contains_key(&key) && pollers.len() >= max_pollers {
-            return None;
+        if !pollers.contains_key(&key) && pollers.len() >= self.inner.max_pollers {
+            return Err(Error::new(
+                Kind::Exhausted,
+                "QuotaExceeded.Pollers",
+                "the gateway is watching too many VPN gateways; retry later",
+            ));
         }
-        Some(self.join_or_start(&mut pollers, key))
+        Ok(self.join_or_start(&mut pollers, key))
     }
 
     fn join_or_start(
