@@ -12,8 +12,8 @@ use std::borrow::Cow;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-/// The cloud's error codes the emulator answers (the API document's own
-/// codes are spelled where they are used, or come from `validate::code`).
+/// The cloud's error codes the emulator answers: the ModifySslVpnServer
+/// document's own, and the common ones of the wire reference.
 pub mod code {
     pub const MISSING_PARAMETER: &str = "MissingParameter";
     pub const INCOMPLETE_SIGNATURE: &str = "IncompleteSignature";
@@ -49,6 +49,14 @@ pub mod code {
     pub const IDAAS_NO_RAM_PERMISSION: &str = "OperationFailed.NoRamPermission";
     pub const ROUTE_DEST_IN_POOL: &str = "EnableHaCheck.SslVpnServerClientCidrContainsVpcRouteDest";
     pub const ADD_ROUTE_ERROR: &str = "SslVpnServer.AddRouteError";
+    pub const INVALID_NAME: &str = "InvalidName";
+    pub const IP_CONFLICT: &str = "IpConflict";
+    pub const NETMASK_INVALID: &str = "ClientIpPool.NetmaskInvalid";
+    pub const SUBNET_INVALID: &str = "ClientIpPool.SubnetInvalid";
+    pub const PORT_ILLEGAL: &str = "SslVpnServerPort.Illegal";
+    pub const MISSING_IDAAS_INSTANCE_ID: &str = "MissingParameter.IDaaSInstanceId";
+    pub const MISSING_IDAAS_REGION_ID: &str = "MissingParam.IDaaSRegionId";
+    pub const MISSING_IDAAS_APPLICATION_ID: &str = "MissingParam.IDaaSApplicationId";
 }
 
 /// A refusal, before it gets its RequestId.

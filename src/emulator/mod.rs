@@ -8,8 +8,10 @@
 //! nonce replay protection, and the cloud's JSON error body. It serves
 //! `ModifySslVpnServer`, `DescribeSslVpnServers`, `DescribeVpnGateway` and
 //! `DescribeVpnGateways` with the SDK models' shapes and paging, enforces
-//! every rule of the ModifySslVpnServer document (reusing `validate`) plus
-//! those only the cloud can know, and applies changes asynchronously: a
+//! every rule of the ModifySslVpnServer document with rules of its own
+//! (`rules`: written from the document, sharing no code with the gateway's
+//! `validate`, so that each checks the other) plus those only the cloud can
+//! know, and applies changes asynchronously: a
 //! change stays invisible for an accept lag, the gateway then reads
 //! `updating` for the apply time, then `active` with the new configuration.
 //! Faults (latency, 500/503, `SystemBusy`, `Throttling.User`, connection
@@ -25,7 +27,8 @@
 //! - a missing parameter `MissingParameter.<Name>` (400); a missing V3 header
 //!   `MissingParameter` (400); a value of the wrong type (a non-integer
 //!   `Port`, a boolean other than true/false in any case, a bad page)
-//!   `InvalidParameter.<Name>` (400), as are rules `validate` gives no code;
+//!   `InvalidParameter.<Name>` (400), as are the document's rules that name
+//!   no code (an unsupported port, a bad local subnet);
 //! - a bad signature `SignatureDoesNotMatch` (400, the message ends with the
 //!   server's string to sign); a malformed `Authorization` or an unsigned
 //!   required header `IncompleteSignature` (400); a V1 `SignatureMethod`
@@ -38,20 +41,22 @@
 //!   (400), a passed `DryRun` `DryRunOperation` (400), a modify on a gateway
 //!   that is not `active` (or has a change pending) `VpnGateway.Configuring`
 //!   (400), a client pool too small for 4 × MaxConnections
-//!   `InvalidParameter.ClientIpPool` (400, validate's code), a method other
-//!   than GET/POST `UnsupportedHTTPMethod` (400).
+//!   `InvalidParameter.ClientIpPool` (400), a method other than GET/POST
+//!   `UnsupportedHTTPMethod` (400).
 //!
 //! Deliberately not modelled: `Forbbiden.SubUser`, `InvalidInstanceId.NotFound`
 //! (Express Connect) and `VpnRouteEntry.Conflict` need resources this API's
 //! parameters never name. A client pool overlapping the VPC's own CIDR
 //! block, which the document asks callers to avoid, is not refused: the
 //! document names no code for it, and inventing one would make the emulator
-//! stricter than the cloud in a way nobody could check. The parameters are
-//! read with the gateway's own `validate`, so the emulator is as strict as
-//! the gateway where the gateway goes beyond the document (a CIDR must be
-//! its network address; a request must change something; a client token
-//! must be printable ASCII). Answers are always JSON (`Format=XML` is
-//! ignored).
+//! stricter than the cloud in a way nobody could check. Where the document
+//! is silent the emulator makes its own choices, listed in `rules` (a CIDR
+//! block must be its network address; a request must change something; an
+//! SSL server id has the cloud's shape); nothing of the gateway's is
+//! reused, so a client token may be any ASCII and an IDaaS id that names
+//! nothing is simply not found. The emulator's sources name nothing of the
+//! crate outside `emulator`, which a unit test checks. Answers are always
+//! JSON (`Format=XML` is ignored).
 
 use std::{
     future::Future,
@@ -74,6 +79,7 @@ pub mod faults;
 pub mod fixtures;
 mod idempotency;
 mod pipeline;
+pub mod rules;
 pub mod signature;
 pub mod state;
 pub mod wire;

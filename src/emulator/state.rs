@@ -2,8 +2,9 @@
 //! changes them.
 //!
 //! A [`World`] is loaded from fixtures (checking every reference) and holds
-//! regions, VPCs, gateways, SSL-VPN servers (as `domain::SslVpnServer`),
-//! IDaaS instances and access keys. An accepted asynchronous change is a
+//! regions, VPCs, gateways, SSL-VPN servers, IDaaS instances and access
+//! keys, in the emulator's own records: the cloud's wire strings and a few
+//! small types of its own, nothing of the gateway's. An accepted asynchronous change is a
 //! [`Task`] on its gateway: the gateway still reads `active` until
 //! `starts_at` (the cloud's accept lag), then `updating` until `done_at`,
 //! then `active` again with the server's new configuration. Nothing runs in
@@ -16,9 +17,41 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipnet::Ipv4Net;
 use tokio::time::Instant;
 
-use crate::domain::{Cipher, Protocol, SslVpnServer};
+use super::{
+    fixtures::{self, AccessKey, Fixtures, IdaasInstance, Vpc},
+    rules::{self, Cipher, Proto},
+};
 
-use super::fixtures::{self, AccessKey, Fixtures, IdaasInstance, Vpc};
+/// The `BusinessStatus` of a gateway locked for overdue payment.
+pub const FINANCIAL_LOCKED: &str = "FinancialLocked";
+
+/// An SSL-VPN server as the cloud stores it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SslVpnServer {
+    pub ssl_vpn_server_id: String,
+    pub vpn_gateway_id: String,
+    pub region_id: String,
+    pub name: String,
+    /// Comma-separated CIDR blocks.
+    pub local_subnet: String,
+    pub client_ip_pool: String,
+    pub proto: Proto,
+    pub port: u16,
+    pub cipher: Cipher,
+    pub compress: bool,
+    pub connections: i32,
+    pub max_connections: i32,
+    pub internet_ip: String,
+    /// Unix milliseconds.
+    pub create_time: i64,
+    pub enable_multi_factor_auth: bool,
+    pub idaas_instance_id: String,
+    pub idaas_application_id: String,
+    pub idaas_region_id: String,
+    /// `EIAM 2.0` when bound to such an instance, else empty.
+    pub idaas_instance_version: String,
+    pub resource_group_id: String,
+}
 
 /// Why a fixture document cannot be loaded.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -66,7 +99,7 @@ impl Gateway {
     }
 
     pub fn is_financially_locked(&self) -> bool {
-        self.record.business_status == crate::domain::BUSINESS_STATUS_FINANCIAL_LOCKED
+        self.record.business_status == FINANCIAL_LOCKED
     }
 }
 
@@ -204,8 +237,11 @@ impl World {
             id: s.ssl_vpn_server_id.clone(),
             why,
         };
-        crate::validate::ssl_vpn_server_id(&s.ssl_vpn_server_id)
-            .map_err(|v| invalid(v.description))?;
+        if !rules::is_server_id(&s.ssl_vpn_server_id) {
+            return Err(invalid(
+                "an SSL server id is vss- followed by lowercase letters and digits".into(),
+            ));
+        }
         let gw = self
             .gateways
             .get(&s.vpn_gateway_id)
@@ -219,9 +255,9 @@ impl World {
         for entry in s.local_subnet.split(',') {
             parse_net("ssl vpn server", &s.ssl_vpn_server_id, entry.trim())?;
         }
-        let proto = Protocol::from_api(&s.proto)
+        let proto = Proto::from_wire(&s.proto)
             .ok_or_else(|| invalid(format!("unknown proto {:?}", s.proto)))?;
-        let cipher = Cipher::from_api(&s.cipher)
+        let cipher = Cipher::from_wire(&s.cipher)
             .ok_or_else(|| invalid(format!("unknown cipher {:?}", s.cipher)))?;
         Ok(SslVpnServer {
             ssl_vpn_server_id: s.ssl_vpn_server_id.clone(),
@@ -230,9 +266,9 @@ impl World {
             name: s.name.clone(),
             local_subnet: s.local_subnet.clone(),
             client_ip_pool: s.client_ip_pool.clone(),
-            proto: Some(proto),
+            proto,
             port: s.port,
-            cipher: Some(cipher),
+            cipher,
             compress: s.compress,
             connections: s.connections,
             max_connections: gw.record.ssl_max_connections,
@@ -272,9 +308,9 @@ impl World {
                     name: s.name.clone(),
                     local_subnet: s.local_subnet.clone(),
                     client_ip_pool: s.client_ip_pool.clone(),
-                    proto: s.proto.map(|p| p.as_api()).unwrap_or("TCP").to_owned(),
+                    proto: s.proto.as_wire().to_owned(),
                     port: s.port,
-                    cipher: s.cipher.map(|c| c.as_api()).unwrap_or("none").to_owned(),
+                    cipher: s.cipher.as_wire().to_owned(),
                     compress: s.compress,
                     connections: s.connections,
                     enable_multi_factor_auth: s.enable_multi_factor_auth,

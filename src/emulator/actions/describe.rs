@@ -7,13 +7,11 @@
 
 use serde_json::{Value, json};
 
-use crate::domain::SslVpnServer;
-
 use super::{
     super::{
         counters::Counters,
         errors::{ApiError, code},
-        state::Gateway,
+        state::{Gateway, SslVpnServer},
         wire::Params,
     },
     Ctx, Page, boolean, region, required,
@@ -79,9 +77,9 @@ pub(super) fn server_json(s: &SslVpnServer) -> Value {
         "Name": s.name,
         "LocalSubnet": s.local_subnet,
         "ClientIpPool": s.client_ip_pool,
-        "Proto": s.proto.map(|p| p.as_api()).unwrap_or_default(),
+        "Proto": s.proto.as_wire(),
         "Port": s.port,
-        "Cipher": s.cipher.map(|c| c.as_api()).unwrap_or_default(),
+        "Cipher": s.cipher.as_wire(),
         "Compress": s.compress,
         "Connections": s.connections,
         "MaxConnections": s.max_connections,

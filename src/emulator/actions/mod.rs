@@ -15,6 +15,7 @@ use super::{
     errors::{ApiError, code},
     fixtures::AccessKey,
     idempotency::Ledger,
+    rules::boolean,
     state::World,
     wire::Params,
 };
@@ -109,21 +110,6 @@ fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, ApiError> {
     params
         .non_empty(name)
         .ok_or_else(|| ApiError::missing(name))
-}
-
-/// An optional boolean in any of the cloud's spellings.
-fn boolean(params: &Params, name: &str) -> Result<Option<bool>, ApiError> {
-    params
-        .get(name)
-        .map(|v| {
-            super::wire::parse_bool(v).ok_or_else(|| {
-                ApiError::invalid(
-                    name,
-                    format!("The parameter {name} must be true or false, not {v:?}."),
-                )
-            })
-        })
-        .transpose()
 }
 
 /// `PageNumber` (default 1) and `PageSize` (1 to 50, default 10).

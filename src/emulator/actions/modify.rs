@@ -2,73 +2,33 @@
 //! cloud can check, idempotency, and the start of the asynchronous change.
 //!
 //! Checks run in the order a caller would meet them at the cloud: the region
-//! and server id are present; the values pass the documented rules
-//! (`validate::modification`, whose first violation is answered); the server
-//! exists in the region and the key is granted it; a remembered ClientToken
-//! replays or mismatches; the gateway is not locked for payment, not busy
+//! and server id are present; the values pass the document's rules
+//! (`rules::modification`, the emulator's own, written from the document;
+//! the first broken one is answered); the server exists in the region and
+//! the key is granted it; a remembered ClientToken replays or mismatches; the gateway is not locked for payment, not busy
 //! (`VpnGateway.Configuring`) and not in its quiet period (`Throttling.User`);
-//! then the rules that need the cloud's state (client pool against the local
-//! subnets, against other SSL servers in the VPC, against the gateway's
-//! connection count and the VPC's routes; two-factor authentication against
-//! the gateway's version and the IDaaS instances). A `DryRun` stops there.
+//! then the rules that need the cloud's state (`rules::against_the_cloud`:
+//! client pool against the local subnets, against other SSL servers in the
+//! VPC, against the gateway's connection count and the VPC's routes;
+//! two-factor authentication against the gateway's version and the IDaaS
+//! instances). A `DryRun` stops there.
 //! A name-only change applies at once; anything else becomes a task.
 
-use ipnet::Ipv4Net;
 use serde_json::Value;
-
-use crate::{
-    domain::{Changes, SslVpnServer},
-    validate::{self, ModifyInput},
-};
 
 use super::{
     super::{
         counters::Counters,
         errors::{ApiError, code},
-        fixtures::EIAM_2,
         idempotency::Lookup,
-        state::{Task, World},
+        rules::{self, Changes},
+        state::{SslVpnServer, Task},
         wire::Params,
     },
     Ctx, boolean,
     describe::server_json,
     region, required,
 };
-
-/// The operation's own values, read from the wire into validate's terms.
-fn input<'p>(
-    params: &'p Params,
-    region: &'p str,
-    server: &'p str,
-) -> Result<ModifyInput<'p>, ApiError> {
-    let port = params
-        .get("Port")
-        .map(|p| {
-            p.trim().parse::<i64>().map_err(|_| {
-                ApiError::invalid(
-                    "Port",
-                    format!("The parameter Port must be an integer, not {p:?}."),
-                )
-            })
-        })
-        .transpose()?;
-    Ok(ModifyInput {
-        region_id: region,
-        ssl_vpn_server_id: server,
-        client_token: params.get("ClientToken").unwrap_or(""),
-        name: params.get("Name"),
-        client_ip_pool: params.get("ClientIpPool"),
-        local_subnet: params.get("LocalSubnet"),
-        proto: params.get("Proto"),
-        cipher: params.get("Cipher"),
-        port,
-        compress: boolean(params, "Compress")?,
-        enable_multi_factor_auth: boolean(params, "EnableMultiFactorAuth")?,
-        idaas_instance_id: params.get("IDaaSInstanceId"),
-        idaas_region_id: params.get("IDaaSRegionId"),
-        idaas_application_id: params.get("IDaaSApplicationId"),
-    })
-}
 
 /// The server as it will be once `changes` apply.
 fn apply(server: &SslVpnServer, changes: &Changes) -> SslVpnServer {
@@ -80,13 +40,17 @@ fn apply(server: &SslVpnServer, changes: &Changes) -> SslVpnServer {
         s.client_ip_pool = v.to_string();
     }
     if let Some(v) = &changes.local_subnet {
-        s.local_subnet = crate::domain::format_subnets(v);
+        s.local_subnet = v
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
     }
     if let Some(v) = changes.proto {
-        s.proto = Some(v);
+        s.proto = v;
     }
     if let Some(v) = changes.cipher {
-        s.cipher = Some(v);
+        s.cipher = v;
     }
     if let Some(v) = changes.port {
         s.port = v;
@@ -109,150 +73,6 @@ fn apply(server: &SslVpnServer, changes: &Changes) -> SslVpnServer {
     s
 }
 
-fn violation(v: validate::Violation) -> ApiError {
-    ApiError::bad_request(v.code, v.description)
-}
-
-fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
-}
-
-/// The rules that need the cloud's state.
-fn cloud_rules(
-    world: &World,
-    current: &SslVpnServer,
-    target: &SslVpnServer,
-    changes: &Changes,
-) -> Result<(), ApiError> {
-    let (_, gw) = world
-        .server_and_gateway(&current.ssl_vpn_server_id)
-        .ok_or_else(ApiError::internal)?;
-    let pool: Ipv4Net = target
-        .client_ip_pool
-        .parse()
-        .map_err(|_| ApiError::internal())?;
-    let pool_changed = changes.client_ip_pool.is_some();
-    if pool_changed || changes.local_subnet.is_some() {
-        let subnets: Vec<Ipv4Net> = target
-            .local_subnet
-            .split(',')
-            .filter_map(|s| s.trim().parse().ok())
-            .collect();
-        validate::ip_conflict(pool, &subnets).map_err(|_| {
-            ApiError::bad_request(
-                validate::code::IP_CONFLICT,
-                "Client IP pool conflict with local IP range.",
-            )
-        })?;
-    }
-    if pool_changed {
-        let clash = world.vpc_neighbours(current).any(|other| {
-            other
-                .client_ip_pool
-                .parse::<Ipv4Net>()
-                .is_ok_and(|theirs| overlaps(pool, theirs))
-        });
-        if clash {
-            return Err(ApiError::bad_request(
-                validate::code::IP_CONFLICT,
-                "Client IP pool conflict with other SSL VPN server in the same VPC.",
-            ));
-        }
-        validate::pool_capacity(pool, gw.record.ssl_max_connections).map_err(violation)?;
-        if let Some(vpc) = world.vpcs.get(&gw.record.vpc_id) {
-            if let Some(dest) = vpc
-                .route_destinations
-                .iter()
-                .filter_map(|d| d.parse::<Ipv4Net>().ok())
-                .find(|d| pool.contains(&d.network()))
-            {
-                return Err(ApiError::bad_request(
-                    code::ROUTE_DEST_IN_POOL,
-                    format!(
-                        "Ssl vpn client cidr contains vpc route prefix. The vpc route prefix is {dest}."
-                    ),
-                ));
-            }
-            if vpc.route_quota_left == 0 {
-                return Err(ApiError::bad_request(
-                    code::ADD_ROUTE_ERROR,
-                    "Add route error whose destination is client IP pool, please check vpc route entry and relevant quota.",
-                ));
-            }
-        }
-    }
-    let mfa_touched = changes.enable_multi_factor_auth == Some(true)
-        || (target.enable_multi_factor_auth
-            && (changes.idaas_instance_id.is_some()
-                || changes.idaas_region_id.is_some()
-                || changes.idaas_application_id.is_some()));
-    if mfa_touched {
-        multi_factor_auth(world, gw, target)?;
-    }
-    Ok(())
-}
-
-/// Two-factor authentication against the gateway and the IDaaS instances.
-fn multi_factor_auth(
-    world: &World,
-    gw: &super::super::state::Gateway,
-    target: &SslVpnServer,
-) -> Result<(), ApiError> {
-    if !gw.record.supports_multi_factor_auth {
-        return Err(ApiError::bad_request(
-            code::NOT_SUPPORT_MFA,
-            "Current version of the VPN does not support multi-factor authentication.",
-        ));
-    }
-    let instance = world
-        .idaas
-        .get(&target.idaas_instance_id)
-        .filter(|i| i.region_id == target.idaas_region_id)
-        .ok_or_else(|| {
-            ApiError::not_found(
-                code::IDAAS_INSTANCE_NOT_FOUND,
-                "The specified IDaaS instance ID does not exist.",
-            )
-        })?;
-    if !instance.vpn_authorized {
-        return Err(ApiError::bad_request(
-            code::IDAAS_NO_RAM_PERMISSION,
-            "Vpn Service has no permission to operate your IDaaS instances.",
-        ));
-    }
-    if !instance.reachable {
-        return Err(ApiError::bad_request(
-            code::IDAAS_GET_INFO_FAILED,
-            "Failed to get secret key from your IDaaS instance.",
-        ));
-    }
-    if instance.version == EIAM_2 {
-        if !gw.record.supports_idaas2 {
-            return Err(ApiError::bad_request(
-                code::IDAAS2_NOT_SUPPORT,
-                "Current version of the VPN does not support IDaaS2.0.",
-            ));
-        }
-        let app = instance
-            .applications
-            .iter()
-            .find(|a| a.application_id == target.idaas_application_id)
-            .ok_or_else(|| {
-                ApiError::not_found(
-                    code::IDAAS_APPLICATION_NOT_FOUND,
-                    "The specified IDaaS application Id does not exist.",
-                )
-            })?;
-        if !app.ssl_vpn_template {
-            return Err(ApiError::bad_request(
-                code::IDAAS_APPLICATION_ILLEGAL,
-                "The specified IDaaS application Id is not illegal, the application instance needs to be created based on the dedicated SSL VPN template.",
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The ModifySslVpnServer response: the server as it will be.
 fn response(target: &SslVpnServer, request_id: &str) -> Value {
     let full = server_json(target);
@@ -272,8 +92,7 @@ fn response(target: &SslVpnServer, request_id: &str) -> Value {
 pub(super) fn modify(params: &Params, ctx: &mut Ctx<'_>) -> Result<Value, ApiError> {
     let region = region(params, ctx.world)?;
     let server_id = required(params, "SslVpnServerId")?;
-    let modification = validate::modification(&input(params, region, server_id)?)
-        .map_err(|v| violation(v.first().clone()))?;
+    let modification = rules::modification(params, server_id)?;
     let changes = modification.changes;
     let dry_run = boolean(params, "DryRun")?.unwrap_or(false);
 
@@ -331,7 +150,7 @@ pub(super) fn modify(params: &Params, ctx: &mut Ctx<'_>) -> Result<Value, ApiErr
     }
 
     let mut target = apply(&current, &changes);
-    cloud_rules(ctx.world, &current, &target, &changes)?;
+    rules::against_the_cloud(ctx.world, &current, &target, &changes)?;
     target.idaas_instance_version = ctx
         .world
         .idaas_version_of(target.enable_multi_factor_auth, &target.idaas_instance_id);

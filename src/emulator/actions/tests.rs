@@ -729,3 +729,271 @@ fn actions_resolve_by_name_and_version() {
     );
     assert!(Action::resolve("DeleteVpc", "2016-04-28").is_err());
 }
+
+// Where the emulator, reading the API document, answers otherwise than the
+// gateway's `validate` would: each test quotes the document's sentence.
+
+#[tokio::test(start_paused = true)]
+async fn an_eiam1_instance_needs_no_application_id() {
+    // "If an IDaaS EIAM 1.0 instance is associated, you do not need to
+    // specify an IDaaS application ID." (validate asks for all three ids
+    // whatever the instance.)
+    let mut h = Harness::new();
+    let answer = h
+        .modify(
+            "vss-hz3eiam1",
+            &[
+                ("EnableMultiFactorAuth", "true"),
+                ("IDaaSInstanceId", "idaas-cn-hangzhou-eiam1"),
+                ("IDaaSRegionId", "cn-hangzhou"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(answer["EnableMultiFactorAuth"], true);
+    assert_eq!(answer["IDaaSApplicationId"], "");
+    // "If an IDaaS EIAM 2.0 instance is associated, you need to specify an
+    // IDaaS application ID."
+    assert_eq!(
+        h.modify_code(
+            "vss-hz1primary",
+            &[
+                ("EnableMultiFactorAuth", "true"),
+                ("IDaaSInstanceId", "idaas-cn-hangzhou-eiam2"),
+                ("IDaaSRegionId", "cn-hangzhou"),
+                ("IDaaSApplicationId", ""),
+            ],
+        ),
+        (400, "MissingParam.IDaaSApplicationId".into())
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn idaas_ids_have_no_format_only_existence() {
+    // The document gives the IDaaS parameters no format; its codes for an
+    // id that names nothing are "InvalidIDaaSInstanceId.NotFound: The
+    // specified IDaaS instance ID does not exist." and
+    // "InvalidIDaaSApplicationId.NotFound: The specified IDaaS application
+    // Id does not exist." (validate refuses these with
+    // InvalidParameter.IDaaSInstanceId / IDaaSRegionId / IDaaSApplicationId.)
+    let mut h = Harness::new();
+    let long = format!("idaas-{}", "x".repeat(130));
+    let cases = [
+        mfa("idaas cn/hangzhou!", "cn-hangzhou", "app_sslvpn01"),
+        mfa(&long, "cn-hangzhou", "app_sslvpn01"),
+        mfa(
+            "idaas-cn-hangzhou-eiam2",
+            "Hangzhou (China)",
+            "app_sslvpn01",
+        ),
+    ];
+    for params in &cases {
+        let e = h.modify("vss-hz1primary", params).unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.code.as_ref(), e.message.as_str()),
+            (
+                404,
+                "InvalidIDaaSInstanceId.NotFound",
+                "The specified IDaaS instance ID does not exist."
+            ),
+            "{params:?}"
+        );
+    }
+    assert_eq!(
+        h.modify_code(
+            "vss-hz1primary",
+            &mfa("idaas-cn-hangzhou-eiam2", "cn-hangzhou", "app sslvpn/01!"),
+        ),
+        (404, "InvalidIDaaSApplicationId.NotFound".into())
+    );
+    // Not enabling, nothing to look up: the cloud stores what it is given.
+    assert!(
+        h.modify("vss-hz1peer", &[("IDaaSInstanceId", "idaas cn/hangzhou!")])
+            .is_ok()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_token_is_any_ascii() {
+    // "The client token can contain only ASCII characters." No length and
+    // no narrower set is given (validate allows at most 64 printable ones).
+    let mut h = Harness::new();
+    h.timings.quiet_period = Duration::ZERO;
+    h.timings.accept_lag = Duration::ZERO;
+    h.timings.apply_time = Duration::ZERO;
+    let long = "t".repeat(65);
+    for token in [long.as_str(), "tab\there", "bell\u{7}"] {
+        assert!(
+            h.modify(
+                "vss-hz1primary",
+                &[("Port", "1195"), ("ClientToken", token)]
+            )
+            .is_ok(),
+            "{token:?}"
+        );
+        assert_eq!(h.counters.modifications_with_token(token), 1);
+    }
+    let e = h
+        .modify(
+            "vss-hz1primary",
+            &[("Port", "1195"), ("ClientToken", "tök")],
+        )
+        .unwrap_err();
+    assert_eq!(e.code, "InvalidParameter.ClientToken");
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_the_lowercase_url_prefixes_are_refused_in_a_name() {
+    // "The name must be 1 to 100 characters in length and cannot start with
+    // http:// or https://." (validate matches the prefixes in any case.)
+    let mut h = Harness::new();
+    h.timings.quiet_period = Duration::ZERO;
+    for name in ["HTTP://x", "Https://x", "hTTp://x"] {
+        assert!(
+            h.modify("vss-hz1primary", &[("Name", name)]).is_ok(),
+            "{name}"
+        );
+    }
+    for name in ["http://x", "https://x"] {
+        let e = h.modify("vss-hz1primary", &[("Name", name)]).unwrap_err();
+        assert_eq!(
+            (e.code.as_ref(), e.message.as_str()),
+            ("InvalidName", "The name is not valid")
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_port_beyond_an_integer_is_no_integer() {
+    // Port is an "integer" (CreateTime, a "long", is the document's 64-bit
+    // type): 2147483648 and above are not values of the parameter, so not
+    // "SslVpnServerPort.Illegal: The server port is not in the range of
+    // [1-65535]" (which validate answers for any such number), but the
+    // emulator's type error.
+    let mut h = Harness::new();
+    for port in ["2147483648", "4294967295"] {
+        assert_eq!(
+            h.modify_code("vss-hz1primary", &[("Port", port)]),
+            (400, "InvalidParameter.Port".into()),
+            "{port}"
+        );
+    }
+    for port in ["2147483647", "65536", "0", "-1", "-2147483648"] {
+        let e = h.modify("vss-hz1primary", &[("Port", port)]).unwrap_err();
+        assert_eq!(
+            (e.code.as_ref(), e.message.as_str()),
+            (
+                "SslVpnServerPort.Illegal",
+                "The server port is not in the range of [1-65535]."
+            ),
+            "{port}"
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn ids_the_cloud_does_not_have_are_not_found() {
+    // "InvalidRegionId.NotFound: The specified region is not found during
+    // access authentication." The document gives region ids no format
+    // (validate refuses a malformed one with InvalidParameter.RegionId).
+    let mut h = Harness::new();
+    assert_eq!(
+        code_of(h.call(
+            Action::ModifySslVpnServer,
+            &[
+                ("RegionId", "CN_Hangzhou"),
+                ("SslVpnServerId", "vss-hz1primary"),
+                ("Port", "1195")
+            ]
+        )),
+        (404, "InvalidRegionId.NotFound".into())
+    );
+    // A server id of the cloud's shape, however long, is looked up
+    // (validate refuses one over 64 characters).
+    let long = format!("vss-{}", "a".repeat(80));
+    assert_eq!(
+        h.modify_code(&long, &[("Port", "1195")]),
+        (404, "InvalidSslVpnServerId.NotFound".into())
+    );
+}
+
+// Where the emulator and validate read the document alike, its boundaries.
+
+#[tokio::test(start_paused = true)]
+async fn the_pool_holds_four_addresses_per_connection_at_least() {
+    // "Make sure that the number of IP addresses in the client CIDR block is
+    // at least four times the maximum number of SSL-VPN connections
+    // supported by the VPN gateway."
+    let mut h = Harness::new();
+    h.world
+        .gateways
+        .get_mut("vpn-hz1primary")
+        .unwrap()
+        .record
+        .ssl_max_connections = 64;
+    // Exactly four times: 256 addresses for 64 connections.
+    assert_eq!(
+        h.modify_code(
+            "vss-hz1primary",
+            &[("ClientIpPool", "10.30.0.0/24"), ("DryRun", "true")]
+        ),
+        (400, "DryRunOperation".into())
+    );
+    h.world
+        .gateways
+        .get_mut("vpn-hz1primary")
+        .unwrap()
+        .record
+        .ssl_max_connections = 65;
+    assert_eq!(
+        h.modify_code("vss-hz1primary", &[("ClientIpPool", "10.30.0.0/24")]),
+        (400, "InvalidParameter.ClientIpPool".into())
+    );
+    // "If the number of SSL-VPN connections is 5, we recommend that you
+    // specify a client CIDR block with a subnet mask that is less than or
+    // equal to 27 bits in length": 20 addresses needed, a /28 has 16.
+    assert_eq!(
+        h.modify_code("vss-hz3eiam1", &[("ClientIpPool", "10.61.0.0/28")]),
+        (400, "InvalidParameter.ClientIpPool".into())
+    );
+    // A /27 holds them; vpc-hz3 then has no room for the route.
+    assert_eq!(
+        h.modify_code("vss-hz3eiam1", &[("ClientIpPool", "10.61.0.0/27")]),
+        (400, "SslVpnServer.AddRouteError".into())
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_first_broken_rule_is_the_answer_in_the_documents_order() {
+    // The cloud answers one error; parameters are checked in the order of
+    // the document's table (Name, ClientIpPool, LocalSubnet, Proto, Cipher,
+    // Port, ...). validate reports every violation at once.
+    let mut h = Harness::new();
+    assert_eq!(
+        h.modify_code(
+            "vss-hz1primary",
+            &[("Port", "eleven"), ("Cipher", "rot13"), ("Name", "")]
+        ),
+        (400, "InvalidName".into())
+    );
+    assert_eq!(
+        h.modify_code(
+            "vss-hz1primary",
+            &[("Port", "443"), ("ClientIpPool", "10.0.0.0/8")]
+        ),
+        (400, "ClientIpPool.NetmaskInvalid".into())
+    );
+    // The client pool against the local subnets is a rule of the server's
+    // configuration ("Make sure that the client CIDR block does not overlap
+    // with the local CIDR block"): it is judged once the server is found.
+    assert_eq!(
+        h.modify_code(
+            "vss-hz2locked",
+            &[
+                ("ClientIpPool", "10.0.0.0/24"),
+                ("LocalSubnet", "10.0.0.0/16")
+            ]
+        ),
+        (400, "VpnGateway.FinancialLocked".into())
+    );
+    assert_eq!(h.counters.modifications_accepted, 0);
+}
