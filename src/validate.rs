@@ -3,8 +3,8 @@
 //! Nothing leaves the building unless it passes here, and a caller learns of
 //! every broken rule in one answer, each with the code the cloud itself would
 //! have answered (or `InvalidParameter.<ApiParameter>` where the document
-//! names none). The emulator enforces the same rules from the same functions,
-//! answering the first violation as the cloud does.
+//! names none). The emulator has rules of its own, written from the same
+//! document and sharing no code with these, so that each checks the other.
 //!
 //! Deliberate choices where the document is silent:
 //! - a reserved range is refused when the block *overlaps* it (a block that
@@ -149,9 +149,16 @@ impl fmt::Display for Violations {
     }
 }
 
-/// A ModifySslVpnServer request before validation, in the cloud's terms:
-/// enums as the cloud spells them, absent fields as `None`. Both the gRPC
-/// service and the emulator fill it from their own wire.
+/// An enum field as the contract carried it: a value this version knows, or
+/// a number it does not define (which validation refuses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice<T> {
+    Known(T),
+    Unknown(i32),
+}
+
+/// A ModifySslVpnServer request before validation: strings and numbers as
+/// the caller sent them, enums typed, absent fields as `None`.
 #[derive(Clone, Debug, Default)]
 pub struct ModifyInput<'a> {
     pub region_id: &'a str,
@@ -161,8 +168,8 @@ pub struct ModifyInput<'a> {
     pub name: Option<&'a str>,
     pub client_ip_pool: Option<&'a str>,
     pub local_subnet: Option<&'a str>,
-    pub proto: Option<&'a str>,
-    pub cipher: Option<&'a str>,
+    pub proto: Option<Choice<Protocol>>,
+    pub cipher: Option<Choice<Cipher>>,
     pub port: Option<i64>,
     pub compress: Option<bool>,
     pub enable_multi_factor_auth: Option<bool>,
@@ -192,60 +199,62 @@ pub fn modification<'a>(input: &ModifyInput<'a>) -> Result<Modification, Violati
         ssl_vpn_server_id(input.ssl_vpn_server_id).map(str::to_owned),
     );
     let token = keep(out, client_token(input.client_token));
-    let changes =
-        Changes {
-            name: input
-                .name
-                .and_then(|n| keep(out, name(n).map(str::to_owned))),
-            client_ip_pool: input
-                .client_ip_pool
-                .and_then(|p| keep(out, client_ip_pool(p))),
-            local_subnet: input
-                .local_subnet
-                .and_then(|list| local_subnet(list).map_err(|list| out.extend(list)).ok()),
-            proto: input.proto.and_then(|p| {
-                keep(
-                    out,
-                    Protocol::from_api(p).ok_or_else(|| {
-                        Violation::invalid(
-                            Field::Proto,
-                            format!("unknown protocol {p:?}: TCP or UDP"),
-                        )
-                    }),
-                )
-            }),
-            cipher: input.cipher.and_then(|c| {
-                keep(out, Cipher::from_api(c).ok_or_else(|| {
-                Violation::invalid(
+    let changes = Changes {
+        name: input
+            .name
+            .and_then(|n| keep(out, name(n).map(str::to_owned))),
+        client_ip_pool: input
+            .client_ip_pool
+            .and_then(|p| keep(out, client_ip_pool(p))),
+        local_subnet: input
+            .local_subnet
+            .and_then(|list| local_subnet(list).map_err(|list| out.extend(list)).ok()),
+        proto: input.proto.and_then(|p| match p {
+            Choice::Known(p) => Some(p),
+            Choice::Unknown(n) => keep(
+                out,
+                Err(Violation::invalid(
+                    Field::Proto,
+                    format!("unknown protocol number {n}: TCP or UDP"),
+                )),
+            ),
+        }),
+        cipher: input.cipher.and_then(|c| match c {
+            Choice::Known(c) => Some(c),
+            Choice::Unknown(n) => keep(
+                out,
+                Err(Violation::invalid(
                     Field::Cipher,
-                    format!("unknown cipher {c:?}: AES-128-CBC, AES-192-CBC, AES-256-CBC or none"),
-                )
-            }))
-            }),
-            port: input.port.and_then(|p| keep(out, port(p))),
-            compress: input.compress,
-            enable_multi_factor_auth: input.enable_multi_factor_auth,
-            idaas_instance_id: input
-                .idaas_instance_id
-                .and_then(|v| keep(out, idaas_id(Field::IdaasInstanceId, v).map(str::to_owned))),
-            idaas_region_id: input.idaas_region_id.and_then(|v| {
-                keep(
-                    out,
-                    region_id(v).map(|r| r.as_str().to_owned()).map_err(|_| {
-                        Violation::invalid(
-                            Field::IdaasRegionId,
-                            "idaas_region_id must be a region id such as cn-hangzhou",
-                        )
-                    }),
-                )
-            }),
-            idaas_application_id: input.idaas_application_id.and_then(|v| {
-                keep(
-                    out,
-                    idaas_id(Field::IdaasApplicationId, v).map(str::to_owned),
-                )
-            }),
-        };
+                    format!(
+                        "unknown cipher number {n}: AES-128-CBC, AES-192-CBC, AES-256-CBC or none"
+                    ),
+                )),
+            ),
+        }),
+        port: input.port.and_then(|p| keep(out, port(p))),
+        compress: input.compress,
+        enable_multi_factor_auth: input.enable_multi_factor_auth,
+        idaas_instance_id: input
+            .idaas_instance_id
+            .and_then(|v| keep(out, idaas_id(Field::IdaasInstanceId, v).map(str::to_owned))),
+        idaas_region_id: input.idaas_region_id.and_then(|v| {
+            keep(
+                out,
+                region_id(v).map(|r| r.as_str().to_owned()).map_err(|_| {
+                    Violation::invalid(
+                        Field::IdaasRegionId,
+                        "idaas_region_id must be a region id such as cn-hangzhou",
+                    )
+                }),
+            )
+        }),
+        idaas_application_id: input.idaas_application_id.and_then(|v| {
+            keep(
+                out,
+                idaas_id(Field::IdaasApplicationId, v).map(str::to_owned),
+            )
+        }),
+    };
     if let (Some(pool), Some(subnets)) = (changes.client_ip_pool, &changes.local_subnet) {
         violations.extend(ip_conflict(pool, subnets).err());
     }

@@ -20,7 +20,7 @@ use sslvpn_gateway::{
         wire::{self, Params},
     },
     operation::Operation,
-    validate::{self, ModifyInput, RESERVED_PORTS},
+    validate::{self, Choice, ModifyInput, RESERVED_PORTS},
 };
 
 fn config() -> ProptestConfig {
@@ -61,8 +61,16 @@ proptest! {
         name in opt(field()),
         pool in opt(field()),
         subnet in opt(field()),
-        proto in opt(prop_oneof![Just("TCP".to_owned()), Just("UDP".to_owned()), field()]),
-        cipher in opt(prop_oneof![Just("AES-128-CBC".to_owned()), Just("none".to_owned()), field()]),
+        proto in prop::option::of(prop_oneof![
+            Just(Choice::Known(sslvpn_gateway::domain::Protocol::Tcp)),
+            Just(Choice::Known(sslvpn_gateway::domain::Protocol::Udp)),
+            any::<i32>().prop_map(Choice::Unknown),
+        ]),
+        cipher in prop::option::of(prop_oneof![
+            Just(Choice::Known(sslvpn_gateway::domain::Cipher::Aes128Cbc)),
+            Just(Choice::Known(sslvpn_gateway::domain::Cipher::None)),
+            any::<i32>().prop_map(Choice::Unknown),
+        ]),
         port in prop::option::of(prop_oneof![any::<i64>(), 0i64..70_000]),
         compress in any::<Option<bool>>(),
         mfa in any::<Option<bool>>(),
@@ -75,8 +83,8 @@ proptest! {
             name: name.as_deref(),
             client_ip_pool: pool.as_deref(),
             local_subnet: subnet.as_deref(),
-            proto: proto.as_deref(),
-            cipher: cipher.as_deref(),
+            proto,
+            cipher,
             port,
             compress,
             enable_multi_factor_auth: mfa,

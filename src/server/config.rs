@@ -103,7 +103,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SSLVPN_ADMIN_LISTEN", default_value = "127.0.0.1:9464", value_parser = parse_admin_listen)]
     pub admin_listen: AdminListen,
 
-    /// TLS, authentication, policy and limits (see `security`).
+    /// TLS, authentication, policy and limits (see `access`).
     #[command(flatten)]
     pub security: AccessArgs,
 }

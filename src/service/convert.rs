@@ -1,6 +1,6 @@
 //! Protobuf ⇄ domain conversions, in one place so handlers stay about flow.
 //!
-//! Requests go to `validate::ModifyInput` (the cloud's terms); domain values
+//! Requests go to `validate::ModifyInput` (typed, unchecked); domain values
 //! come back as `pb` messages. Nothing here decides anything.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -10,12 +10,9 @@ use crate::{
     modify::Accepted,
     pb,
     service::gate::ModifyRequested,
-    validate::ModifyInput,
+    validate::{Choice, ModifyInput},
     watch::{phase::Phase, stream::WatchEvent},
 };
-
-/// What an enum number outside the contract reads as: validation refuses it.
-const UNKNOWN_ENUM_VALUE: &str = "(an enum number this version does not define)";
 
 /// A modify request in the cloud's terms, ready for `validate::modification`.
 pub fn modify_input(req: &pb::ModifySslVpnServerRequest) -> ModifyInput<'_> {
@@ -28,17 +25,17 @@ pub fn modify_input(req: &pb::ModifySslVpnServerRequest) -> ModifyInput<'_> {
         local_subnet: req.local_subnet.as_deref(),
         proto: match pb::Protocol::try_from(req.proto) {
             Ok(pb::Protocol::Unspecified) => None,
-            Ok(pb::Protocol::Tcp) => Some(Protocol::Tcp.as_api()),
-            Ok(pb::Protocol::Udp) => Some(Protocol::Udp.as_api()),
-            Err(_) => Some(UNKNOWN_ENUM_VALUE),
+            Ok(pb::Protocol::Tcp) => Some(Choice::Known(Protocol::Tcp)),
+            Ok(pb::Protocol::Udp) => Some(Choice::Known(Protocol::Udp)),
+            Err(_) => Some(Choice::Unknown(req.proto)),
         },
         cipher: match pb::Cipher::try_from(req.cipher) {
             Ok(pb::Cipher::Unspecified) => None,
-            Ok(pb::Cipher::Aes128Cbc) => Some(Cipher::Aes128Cbc.as_api()),
-            Ok(pb::Cipher::Aes192Cbc) => Some(Cipher::Aes192Cbc.as_api()),
-            Ok(pb::Cipher::Aes256Cbc) => Some(Cipher::Aes256Cbc.as_api()),
-            Ok(pb::Cipher::None) => Some(Cipher::None.as_api()),
-            Err(_) => Some(UNKNOWN_ENUM_VALUE),
+            Ok(pb::Cipher::Aes128Cbc) => Some(Choice::Known(Cipher::Aes128Cbc)),
+            Ok(pb::Cipher::Aes192Cbc) => Some(Choice::Known(Cipher::Aes192Cbc)),
+            Ok(pb::Cipher::Aes256Cbc) => Some(Choice::Known(Cipher::Aes256Cbc)),
+            Ok(pb::Cipher::None) => Some(Choice::Known(Cipher::None)),
+            Err(_) => Some(Choice::Unknown(req.cipher)),
         },
         port: req.port.map(i64::from),
         compress: req.compress,
@@ -243,8 +240,8 @@ mod tests {
             ..Default::default()
         };
         let input = modify_input(&req);
-        assert_eq!(input.proto, Some(UNKNOWN_ENUM_VALUE));
-        assert_eq!(input.cipher, Some("none"));
+        assert_eq!(input.proto, Some(Choice::Unknown(9)));
+        assert_eq!(input.cipher, Some(Choice::Known(Cipher::None)));
     }
 
     #[test]

@@ -32,8 +32,8 @@ fn a_valid_request_becomes_a_modification() {
         name: Some("office"),
         client_ip_pool: Some("10.30.30.0/24"),
         local_subnet: Some("10.20.20.0/24, 172.16.1.0/24"),
-        proto: Some("UDP"),
-        cipher: Some("AES-256-CBC"),
+        proto: Some(Choice::Known(Protocol::Udp)),
+        cipher: Some(Choice::Known(Cipher::Aes256Cbc)),
         port: Some(1194),
         compress: Some(false),
         ..base()
@@ -395,10 +395,10 @@ fn a_request_that_changes_nothing_is_refused() {
 }
 
 #[test]
-fn unknown_enum_spellings_are_refused() {
+fn enum_numbers_the_contract_does_not_define_are_refused() {
     let got = codes(&ModifyInput {
-        proto: Some("tcp"),
-        cipher: Some("AES-512-CBC"),
+        proto: Some(Choice::Unknown(9)),
+        cipher: Some(Choice::Unknown(-1)),
         ..base()
     });
     assert_eq!(
