@@ -462,7 +462,7 @@ impl Metrics {
     ) {
         let outcome = match outcome {
             Ok(()) => "success",
-            Err(class) => error_class_label(class),
+            Err(class) => class.metric_label(),
         };
         self.upstream_requests.inc([action, outcome]);
         self.upstream_duration.observe_duration([action], elapsed);
@@ -492,23 +492,6 @@ impl Metrics {
 pub fn global() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
     METRICS.get_or_init(Metrics::new)
-}
-
-/// The bounded `outcome` label of a failed upstream call.
-pub fn error_class_label(class: CloudErrorClass) -> &'static str {
-    match class {
-        CloudErrorClass::NotFound => "not_found",
-        CloudErrorClass::Forbidden => "forbidden",
-        CloudErrorClass::Throttled => "throttled",
-        CloudErrorClass::GatewayBusy => "gateway_busy",
-        CloudErrorClass::Transient => "transient",
-        CloudErrorClass::Conflict => "conflict",
-        CloudErrorClass::Locked => "locked",
-        CloudErrorClass::BadParameter => "bad_parameter",
-        CloudErrorClass::DeadlineExceeded => "deadline_exceeded",
-        CloudErrorClass::Credentials => "credentials",
-        CloudErrorClass::Unknown => "unknown",
-    }
 }
 
 /// The `status` label of a gateway status as the cloud spells it.

@@ -51,6 +51,25 @@ impl CloudErrorClass {
             CloudErrorClass::Transient | CloudErrorClass::Throttled
         )
     }
+
+    /// The `outcome` label of `sslvpn_upstream_requests_total` for a call
+    /// that failed with this class (a closed set: dashboards and alert
+    /// rules name these values).
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            CloudErrorClass::NotFound => "not_found",
+            CloudErrorClass::Forbidden => "forbidden",
+            CloudErrorClass::Throttled => "throttled",
+            CloudErrorClass::GatewayBusy => "gateway_busy",
+            CloudErrorClass::Transient => "transient",
+            CloudErrorClass::Conflict => "conflict",
+            CloudErrorClass::Locked => "locked",
+            CloudErrorClass::BadParameter => "bad_parameter",
+            CloudErrorClass::DeadlineExceeded => "deadline_exceeded",
+            CloudErrorClass::Credentials => "credentials",
+            CloudErrorClass::Unknown => "unknown",
+        }
+    }
 }
 
 /// Codes of our own, for failures the cloud did not answer.
