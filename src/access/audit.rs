@@ -16,12 +16,71 @@
 
 use std::{fmt::Write as _, time::Instant};
 
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family},
+    registry::Registry,
+};
 use tonic::Request;
 
 use crate::{
     error::{Class, Error},
-    metrics, pb,
+    pb,
 };
+
+/// The results of `sslvpn_modifications_total`.
+pub const MODIFICATION_RESULTS: [&str; 8] = [
+    "accepted",
+    "applied",
+    "unchanged",
+    "invalid",
+    "not_found",
+    "rejected",
+    "failed",
+    "cancelled",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// `sslvpn_modifications_total{result}`, every result at zero from the
+/// start. Cheap to clone (clones share the series); `Default` counts into a
+/// family no registry renders.
+#[derive(Clone)]
+pub struct AuditMetrics {
+    modifications: Family<ResultLabel, Counter>,
+}
+
+impl Default for AuditMetrics {
+    fn default() -> Self {
+        let modifications = Family::<ResultLabel, Counter>::default();
+        for result in MODIFICATION_RESULTS {
+            // Seeded at zero; the guard goes at once (another would wait on it).
+            drop(modifications.get_or_create(&ResultLabel { result }));
+        }
+        Self { modifications }
+    }
+}
+
+impl AuditMetrics {
+    pub fn new(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "sslvpn_modifications",
+            "ModifySslVpnServer calls by result: accepted (an asynchronous change was sent), applied (a synchronous, name-only change), unchanged (nothing to send), invalid, not_found, rejected (busy, locked or a lost race), failed (cloud or gateway failure), cancelled (the caller left)",
+            metrics.modifications.clone(),
+        );
+        metrics
+    }
+}
+
+impl std::fmt::Debug for AuditMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditMetrics").finish_non_exhaustive()
+    }
+}
 
 /// An audit record being written: `finish` completes it; dropped
 /// unfinished (the caller cancelled), it is written as `cancelled`.
@@ -38,11 +97,13 @@ pub struct ModifyAudit {
     /// cancellation (from a drop, outside the span) still carries its ids.
     span: tracing::Span,
     done: bool,
+    metrics: AuditMetrics,
 }
 
 impl ModifyAudit {
-    /// Notes what the caller asked for, before anything is checked.
-    pub fn begin(request: &Request<pb::ModifySslVpnServerRequest>) -> Self {
+    /// Notes what the caller asked for, before anything is checked; the
+    /// result is counted into `metrics`.
+    pub fn begin(request: &Request<pb::ModifySslVpnServerRequest>, metrics: &AuditMetrics) -> Self {
         let caller = request
             .extensions()
             .get::<crate::access::Identity>()
@@ -64,6 +125,7 @@ impl ModifyAudit {
             started: Instant::now(),
             span: tracing::Span::current(),
             done: false,
+            metrics: metrics.clone(),
         }
     }
 
@@ -95,7 +157,10 @@ impl ModifyAudit {
 
     fn write(&mut self, outcome: &'static str, code: &str, request_id: &str, reason: &str) {
         self.done = true;
-        metrics::global().modifications.inc([outcome]);
+        self.metrics
+            .modifications
+            .get_or_create(&ResultLabel { result: outcome })
+            .inc();
         let _entered = self.span.enter();
         let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(

@@ -24,7 +24,7 @@ use tonic::{Request, Response, Status};
 use crate::{
     access::{
         Access, Identity,
-        audit::ModifyAudit,
+        audit::{AuditMetrics, ModifyAudit},
         limits::{Limits, StreamPermit},
         policy::Rpc,
     },
@@ -72,6 +72,8 @@ pub struct SslVpnGateway {
     shutdown: CancellationToken,
     /// Authorization and limits (authentication happened in the transport).
     security: Arc<Access>,
+    /// Where the audit counts modifications.
+    audit_metrics: AuditMetrics,
 }
 
 impl SslVpnGateway {
@@ -90,12 +92,19 @@ impl SslVpnGateway {
             limits,
             shutdown,
             security: Access::disabled(),
+            audit_metrics: AuditMetrics::default(),
         }
     }
 
     /// Applies the policy and limits of `security`.
     pub fn with_security(mut self, security: Arc<Access>) -> Self {
         self.security = security;
+        self
+    }
+
+    /// Counts modifications into `metrics`.
+    pub fn with_audit_metrics(mut self, metrics: AuditMetrics) -> Self {
+        self.audit_metrics = metrics;
         self
     }
 }
@@ -119,7 +128,7 @@ impl SslVpnService for SslVpnGateway {
         &self,
         request: Request<pb::ModifySslVpnServerRequest>,
     ) -> Result<Response<pb::ModifySslVpnServerResponse>, Status> {
-        let audit = ModifyAudit::begin(&request);
+        let audit = ModifyAudit::begin(&request, &self.audit_metrics);
         let deadline = deadline(&request);
         let caller = caller(&request);
         let result = async {

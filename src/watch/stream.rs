@@ -20,11 +20,12 @@ use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tracing::Instrument;
 
+use super::WatchMetrics;
 use super::{
     hub::{Observation, Subscription},
     phase::{Phase, Tracker, Verdict},
 };
-use crate::{domain::SslVpnServer, metrics, operation::Operation, pb, service::convert};
+use crate::{domain::SslVpnServer, operation::Operation, pb, service::convert};
 
 /// Messages buffered per stream before the producer waits for the reader.
 const STREAM_BUFFER: usize = 4;
@@ -125,7 +126,7 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
     let mut last_server: Option<SslVpnServer> = None;
     let mut last_gateway: Option<pb::GatewayState> = None;
     let mut completed = false;
-    let _active = metrics::ActiveGuard::new(&metrics::global().watch_streams);
+    let _active = sub.metrics().stream_opened();
     let mut last_phase: Option<Phase> = None;
 
     loop {
@@ -151,7 +152,7 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
             }
             if verdict.phase.is_terminal() && !completed {
                 tracing::info!(phase = ?verdict.phase, "watch complete");
-                record_completion(spec.operation.as_ref(), verdict.phase);
+                record_completion(sub.metrics(), spec.operation.as_ref(), verdict.phase);
                 if !spec.follow || verdict.phase == Phase::Failed {
                     return;
                 }
@@ -200,7 +201,7 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
 /// Feeds `sslvpn_modification_completion_seconds`: the time from the
 /// operation's acceptance to the first observation of its end, once per
 /// operation however many streams watch it.
-fn record_completion(operation: Option<&Operation>, phase: Phase) {
+fn record_completion(metrics: &WatchMetrics, operation: Option<&Operation>, phase: Phase) {
     let Some(op) = operation else { return };
     let phase = match phase {
         Phase::Succeeded => "succeeded",
@@ -209,7 +210,7 @@ fn record_completion(operation: Option<&Operation>, phase: Phase) {
         Phase::TimedOut | Phase::Pending | Phase::Applying => return,
     };
     let key = format!("{}/{}", op.client_token, op.accepted_at_ms);
-    metrics::global().modification_completed(&key, phase, elapsed_since(op.accepted_at()));
+    metrics.modification_completed(&key, phase, elapsed_since(op.accepted_at()));
 }
 
 /// Sends one message, giving up when the client leaves or the server stops.
