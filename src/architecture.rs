@@ -20,7 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("validate", 2),
     ("domain", 1),
     ("telemetry", 0),
-    ("metrics", 4),
+    ("metrics", 0),
 ];
 
 /// Where `pb` (the generated contract) may be named.

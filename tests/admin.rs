@@ -9,7 +9,7 @@ use std::time::Duration;
 use harness::*;
 use sslvpn_gateway::{
     emulator::{ActionFaults, EmulatorConfig},
-    metrics, pb,
+    pb,
     server::admin::METRICS_CONTENT_TYPE,
 };
 
@@ -39,13 +39,13 @@ async fn readiness_follows_the_server_and_drops_when_shutdown_begins() {
     let metrics = http.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(metrics.status(), 200);
     assert_eq!(metrics.headers()["content-type"], METRICS_CONTENT_TYPE);
+    // A family shows once it has a series: the seeded ones from the start.
+    let text = metrics.text().await.unwrap();
     assert!(
-        metrics
-            .text()
-            .await
-            .unwrap()
-            .contains("# TYPE sslvpn_rpc_requests_total counter")
+        text.contains("# TYPE sslvpn_modifications_total counter"),
+        "{text}"
     );
+    assert!(text.contains("# TYPE sslvpn_build_info gauge"), "{text}");
     assert_eq!(get(&http, &format!("{base}/nope")).await.0, 404);
 
     // A slow call keeps the server draining after the signal.
@@ -64,7 +64,7 @@ async fn readiness_follows_the_server_and_drops_when_shutdown_begins() {
             })
             .await
     });
-    wait_for_in_flight().await;
+    wait_for_in_flight(&http, &base).await;
 
     server.begin_shutdown();
     assert_eq!(
@@ -82,11 +82,17 @@ async fn readiness_follows_the_server_and_drops_when_shutdown_begins() {
     );
 }
 
-/// Until the status call is being handled.
-async fn wait_for_in_flight() {
-    let method = "sslvpn.v1.SslVpnService/GetSslVpnServerStatus";
+/// Until the status call is being handled, as this server's `/metrics`
+/// tells.
+async fn wait_for_in_flight(http: &reqwest::Client, base: &str) {
+    let series = "sslvpn_rpc_in_flight{method=\"sslvpn.v1.SslVpnService/GetSslVpnServerStatus\"} ";
     for _ in 0..200 {
-        if metrics::global().rpc_in_flight.get([method]) > 0 {
+        let (_, text) = get(http, &format!("{base}/metrics")).await;
+        if text
+            .lines()
+            .filter_map(|l| l.strip_prefix(series))
+            .any(|v| v.parse::<f64>().is_ok_and(|v| v > 0.0))
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -5,8 +5,8 @@
 //! Then none of it may contain the configured credentials.
 //!
 //! Its own test binary with a single test: it installs the process-wide
-//! subscriber, tracer provider and propagator, and reads the process-wide
-//! metrics registry.
+//! subscriber, tracer provider and propagator. The metrics are the started
+//! gateway's own, read from its admin listener.
 
 mod harness;
 
@@ -29,7 +29,7 @@ use opentelemetry_proto::tonic::{
 use sslvpn_gateway::{
     cloud::Credentials,
     emulator::{EmulatorConfig, fixtures::AccessKey},
-    metrics, pb,
+    pb,
     server::config::CredentialSource,
     telemetry::{self, LogFormat, TelemetryConfig},
 };
@@ -170,12 +170,15 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
     })
 }
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// The gateway's `/metrics`, as a scraper reads it.
+async fn scrape(http: &reqwest::Client, admin: std::net::SocketAddr) -> String {
+    http.get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 fn promtool_check(metrics: &str) {
@@ -249,7 +252,7 @@ async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
     let (server, mut client) = start_gateway(config).await;
     let admin = server.admin_addr().expect("admin listener");
     let http = reqwest::Client::new();
-    let before = metrics::global().render();
+    let before = scrape(&http, admin).await;
 
     // A modify under the caller's trace A.
     let reply = client
@@ -292,10 +295,14 @@ async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
         Some(pb::Phase::Succeeded)
     );
     // The shared poller stops once its last watcher has left.
-    wait_until("the poller stops", || {
-        metrics::global().watch_pollers.get([]) == 0
-    })
-    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while sample(&scrape(&http, admin).await, "sslvpn_watch_pollers_active") != Some(0.0) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out: the poller stops"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // --- metrics: the admin listener serves them, promtool accepts them,
     // and the series moved.

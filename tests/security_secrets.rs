@@ -258,7 +258,7 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
     }
 
     // Debug and Display of the security types and of their errors.
-    let loaded = Access::load(&security).unwrap();
+    let loaded = Access::load(&security, Default::default()).unwrap();
     debug_outputs.push(format!("{loaded:?}"));
     debug_outputs.push(format!(
         "{:?}",

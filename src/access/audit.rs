@@ -16,12 +16,71 @@
 
 use std::{fmt::Write as _, net::SocketAddr, time::Instant};
 
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family},
+    registry::Registry,
+};
+
 use crate::{
     error::Error,
-    metrics,
     modify::Accepted,
     service::gate::{ModifyAudit, ModifyRequested},
 };
+
+/// The results of `sslvpn_modifications_total`.
+pub const MODIFICATION_RESULTS: [&str; 8] = [
+    "accepted",
+    "applied",
+    "unchanged",
+    "invalid",
+    "not_found",
+    "rejected",
+    "failed",
+    "cancelled",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+/// `sslvpn_modifications_total{result}`, every result at zero from the
+/// start. Cheap to clone (clones share the series); `Default` counts into a
+/// family no registry renders.
+#[derive(Clone)]
+pub struct AuditMetrics {
+    modifications: Family<ResultLabel, Counter>,
+}
+
+impl Default for AuditMetrics {
+    fn default() -> Self {
+        let modifications = Family::<ResultLabel, Counter>::default();
+        for result in MODIFICATION_RESULTS {
+            // Seeded at zero; the guard goes at once (another would wait on it).
+            drop(modifications.get_or_create(&ResultLabel { result }));
+        }
+        Self { modifications }
+    }
+}
+
+impl AuditMetrics {
+    pub fn new(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "sslvpn_modifications",
+            "ModifySslVpnServer calls by result: accepted (an asynchronous change was sent), applied (a synchronous, name-only change), unchanged (nothing to send), invalid, not_found, rejected (busy, locked or a lost race), failed (cloud or gateway failure), cancelled (the caller left)",
+            metrics.modifications.clone(),
+        );
+        metrics
+    }
+}
+
+impl std::fmt::Debug for AuditMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditMetrics").finish_non_exhaustive()
+    }
+}
 
 /// An audit record being written: `finish` completes it; dropped
 /// unfinished (the caller cancelled), it is written as `cancelled`.
@@ -38,11 +97,18 @@ pub struct ModifyRecord {
     /// cancellation (from a drop, outside the span) still carries its ids.
     span: tracing::Span,
     done: bool,
+    metrics: AuditMetrics,
 }
 
 impl ModifyRecord {
-    /// Notes what the caller asked for, before anything is checked.
-    pub fn begin(caller: &str, peer: Option<SocketAddr>, req: ModifyRequested<'_>) -> Self {
+    /// Notes what the caller asked for, before anything is checked; the
+    /// result is counted into `metrics`.
+    pub fn begin(
+        caller: &str,
+        peer: Option<SocketAddr>,
+        req: ModifyRequested<'_>,
+        metrics: &AuditMetrics,
+    ) -> Self {
         let (fields, changes) = requested_changes(&req.fields);
         Self {
             caller: caller.to_owned(),
@@ -55,6 +121,7 @@ impl ModifyRecord {
             started: Instant::now(),
             span: tracing::Span::current(),
             done: false,
+            metrics: metrics.clone(),
         }
     }
 
@@ -85,7 +152,10 @@ impl ModifyRecord {
 
     fn write(&mut self, outcome: &'static str, code: &str, request_id: &str, reason: &str) {
         self.done = true;
-        metrics::global().modifications.inc([outcome]);
+        self.metrics
+            .modifications
+            .get_or_create(&ResultLabel { result: outcome })
+            .inc();
         let _entered = self.span.enter();
         let duration_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         tracing::info!(

@@ -36,7 +36,8 @@ pub use self::{
     tokens::TokenStore,
 };
 use self::{
-    limits::{Limits, LimitsConfig},
+    audit::AuditMetrics,
+    limits::Limits,
     policy::{Policy, Request as PolicyRequest},
     tls::TlsReloader,
 };
@@ -56,6 +57,7 @@ pub struct Access {
     authenticator: RwLock<Arc<Authenticator>>,
     policy: RwLock<Option<Arc<Policy>>>,
     limits: Limits,
+    audit: AuditMetrics,
 }
 
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
@@ -67,8 +69,9 @@ fn write<T>(lock: &RwLock<T>, value: T) {
 }
 
 impl Access {
-    /// Loads every file the configuration names.
-    pub fn load(config: &AccessConfig) -> Result<Arc<Self>, AccessError> {
+    /// Loads every file the configuration names; modifications are counted
+    /// into `audit`.
+    pub fn load(config: &AccessConfig, audit: AuditMetrics) -> Result<Arc<Self>, AccessError> {
         let tls = config
             .tls
             .clone()
@@ -82,19 +85,8 @@ impl Access {
             authenticator: RwLock::new(Arc::new(authenticator)),
             policy: RwLock::new(policy),
             limits: Limits::new(config.limits.clone()),
+            audit,
         }))
-    }
-
-    /// No TLS, no authentication, no policy, default limits: tests and
-    /// loopback development.
-    pub fn disabled() -> Arc<Self> {
-        Arc::new(Self {
-            config: AccessConfig::default(),
-            tls: None,
-            authenticator: RwLock::new(Arc::new(Authenticator::new(None, false))),
-            policy: RwLock::new(None),
-            limits: Limits::new(LimitsConfig::default()),
-        })
     }
 
     fn load_auth(
@@ -249,6 +241,7 @@ impl Gate for Access {
             caller(extensions).name(),
             peer,
             requested,
+            &self.audit,
         ))
     }
 }

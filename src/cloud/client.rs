@@ -26,9 +26,11 @@ use super::{
 };
 use crate::domain::{Changes, RegionId, SslVpnServer, VpnGateway};
 
+pub use self::metrics::UpstreamMetrics;
 pub use super::retry::RetryPolicy;
 
 mod exchange;
+mod metrics;
 
 /// The VPC API version all four operations belong to.
 pub const API_VERSION: &str = "2016-04-28";
@@ -208,10 +210,11 @@ fn to_u32(n: i64) -> u32 {
 }
 
 /// The Alibaba Cloud VPC client. Cheap to clone; clones share the
-/// connection pool.
+/// connection pool and the metrics.
 #[derive(Clone)]
 pub struct VpcClient {
     inner: Arc<Inner>,
+    metrics: UpstreamMetrics,
 }
 
 struct Inner {
@@ -256,7 +259,15 @@ impl VpcClient {
                 credentials,
                 config,
             }),
+            metrics: UpstreamMetrics::default(),
         })
+    }
+
+    /// Records the calls into `metrics` (registered by the caller) rather
+    /// than into families nobody reads.
+    pub fn with_metrics(mut self, metrics: UpstreamMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Where `region`'s requests go.

@@ -5,9 +5,11 @@
 //! that gateway doing" and get typed answers or typed errors, while the
 //! wire details stay here: both signature algorithms, the credential chain,
 //! endpoint selection, the HTTP transport, retries with back-off, the
-//! cloud's error bodies and one tracing span per upstream request. The
-//! emulator speaks the same wire, so pointing `CloudConfig::endpoint` at it
-//! exercises all of this end to end.
+//! cloud's error bodies and one tracing span per upstream request. What it
+//! measures goes into the `UpstreamMetrics` (and `CredentialMetrics`) its
+//! builder hands it, families the caller registered: the client knows no
+//! registry of its own. The emulator speaks the same wire, so pointing
+//! `CloudConfig::endpoint` at it exercises all of this end to end.
 
 pub mod client;
 pub mod credentials;
@@ -19,10 +21,11 @@ pub mod wire;
 
 pub use client::{
     CloudConfig, GatewayFilter, ModifyRequest, ModifyResponse, Page, PageRequest, RetryPolicy,
-    ServerFilter, SignatureVersion, VpcClient,
+    ServerFilter, SignatureVersion, UpstreamMetrics, VpcClient,
 };
 pub use credentials::{
-    ChainConfig, CredentialProvider, Credentials, EcsRamRole, StaticCredentials, default_chain,
+    ChainConfig, CredentialMetrics, CredentialProvider, Credentials, EcsRamRole, StaticCredentials,
+    default_chain,
 };
 pub use endpoint::{Endpoint, Endpoints};
 pub use error::CloudError;

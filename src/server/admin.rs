@@ -1,7 +1,8 @@
 //! The admin listener: plain HTTP for scrapers and orchestrators, apart
 //! from the gRPC port so it needs no gRPC client and no credentials.
 //!
-//! - `GET /metrics`: the registry in the Prometheus text format (0.0.4).
+//! - `GET /metrics`: this gateway's registry, encoded by prometheus-client
+//!   in the Prometheus text format (0.0.4).
 //! - `GET /healthz`: liveness; 200 while the process runs.
 //! - `GET /readyz`: readiness; 200 once the cloud credentials resolved and
 //!   the gRPC server is serving, 503 before that and from the moment a
@@ -24,16 +25,16 @@ use axum::{
     Router,
     extract::State,
     http::{StatusCode, header},
-    response::IntoResponse,
+    response::{IntoResponse, Response},
     routing::get,
 };
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics;
+use crate::metrics::{self, Registry};
 
-/// The content type of the Prometheus text format.
-pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The content type of what `/metrics` serves: the Prometheus text format.
+pub const METRICS_CONTENT_TYPE: &str = metrics::CONTENT_TYPE;
 
 /// Whether the gateway should receive calls.
 #[derive(Debug)]
@@ -71,23 +72,35 @@ impl Readiness {
     }
 }
 
-/// The admin routes over a readiness state.
-pub fn router(readiness: Arc<Readiness>) -> Router {
+#[derive(Clone)]
+struct AdminState {
+    readiness: Arc<Readiness>,
+    registry: Arc<Registry>,
+}
+
+/// The admin routes over a readiness state and the gateway's registry.
+pub fn router(readiness: Arc<Readiness>, registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .with_state(readiness)
+        .with_state(AdminState {
+            readiness,
+            registry,
+        })
 }
 
-async fn metrics_text() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)],
-        metrics::global().render(),
-    )
+async fn metrics_text(State(state): State<AdminState>) -> Response {
+    match metrics::render(&state.registry) {
+        Ok(text) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot encode the metrics");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
-async fn ready(State(readiness): State<Arc<Readiness>>) -> impl IntoResponse {
+async fn ready(State(AdminState { readiness, .. }): State<AdminState>) -> impl IntoResponse {
     let status = if readiness.is_ready() {
         StatusCode::OK
     } else {
@@ -106,11 +119,12 @@ pub struct AdminServer {
 pub async fn spawn(
     addr: SocketAddr,
     readiness: Arc<Readiness>,
+    registry: Arc<Registry>,
     stop: CancellationToken,
 ) -> std::io::Result<AdminServer> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let app = router(readiness);
+    let app = router(readiness, registry);
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(stop.cancelled_owned())

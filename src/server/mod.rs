@@ -22,14 +22,18 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use self::{
     admin::Readiness,
     config::{CredentialSource, ServeConfig},
-    rpc::RpcLayer,
+    rpc::{RpcLayer, RpcMetrics},
 };
 use crate::{
-    access::{Access, AccessError, Admission},
-    cloud::{self, ChainConfig, CloudError, CredentialProvider, StaticCredentials, VpcClient},
+    access::{Access, AccessError, Admission, audit::AuditMetrics},
+    cloud::{
+        self, ChainConfig, CloudError, CredentialProvider, StaticCredentials, UpstreamMetrics,
+        VpcClient,
+    },
+    metrics,
     pb::{self, ssl_vpn_service_server::SslVpnServiceServer},
     service::SslVpnApi,
-    watch::WatchHub,
+    watch::{WatchHub, WatchMetrics},
 };
 
 /// Why the server could not start or stopped abnormally.
@@ -137,7 +141,15 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
         source,
     })?;
     config.security.check(addr)?;
-    let security = Access::load(&config.security)?;
+    // This gateway's registry: every feature registers its families, then
+    // records through the handles it is given; the admin listener renders it.
+    let mut registry = metrics::registry();
+    let rpc_metrics = RpcMetrics::new(&mut registry);
+    let upstream_metrics = UpstreamMetrics::new(&mut registry);
+    let watch_metrics = WatchMetrics::new(&mut registry);
+    let audit_metrics = AuditMetrics::new(&mut registry);
+    let registry = Arc::new(registry);
+    let security = Access::load(&config.security, audit_metrics)?;
     let shutdown = CancellationToken::new();
 
     // The admin listener comes first, so orchestrators see "alive, not yet
@@ -148,12 +160,17 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
     let admin_guard = admin_stop.clone().drop_guard();
     let admin = match config.admin_listen {
         Some(admin_addr) => Some(
-            admin::spawn(admin_addr, readiness.clone(), admin_stop.clone())
-                .await
-                .map_err(|source| ServeError::Bind {
-                    addr: admin_addr,
-                    source,
-                })?,
+            admin::spawn(
+                admin_addr,
+                readiness.clone(),
+                registry.clone(),
+                admin_stop.clone(),
+            )
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: admin_addr,
+                source,
+            })?,
         ),
         None => None,
     };
@@ -167,14 +184,21 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
 
     let credentials: std::sync::Arc<dyn CredentialProvider> = match &config.credentials {
         CredentialSource::Static(c) => std::sync::Arc::new(StaticCredentials::new(c.clone())),
-        CredentialSource::Chain => cloud::default_chain(&ChainConfig::from_process_env()).await?,
+        CredentialSource::Chain => {
+            let chain = ChainConfig {
+                metrics: upstream_metrics.credentials().clone(),
+                ..ChainConfig::from_process_env()
+            };
+            cloud::default_chain(&chain).await?
+        }
     };
-    let client = VpcClient::new(config.cloud.clone(), credentials)?;
+    let client = VpcClient::new(config.cloud.clone(), credentials)?.with_metrics(upstream_metrics);
     let hub = WatchHub::new(
         client.clone(),
         config.poll.clone(),
         config.security.limits.max_pollers,
         shutdown.child_token(),
+        watch_metrics,
     );
     let api = SslVpnApi::new(
         client,
@@ -193,7 +217,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
         .timeout(config.request_timeout)
         .concurrency_limit_per_connection(config.concurrency_per_connection)
         // Outermost: the span and the metrics include the wait for a slot.
-        .layer(RpcLayer)
+        .layer(RpcLayer::new(rpc_metrics))
         .max_concurrent_streams(h2.max_concurrent_streams)
         .http2_max_header_list_size(h2.max_header_list_bytes)
         .http2_keepalive_interval(Some(h2.keepalive_interval))

@@ -17,8 +17,10 @@
 //! status Error. The parent is the caller's W3C `traceparent`, if any.
 
 use std::{
+    fmt,
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll, ready},
     time::Instant,
 };
@@ -26,11 +28,19 @@ use std::{
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use http_body::{Body, Frame, SizeHint};
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    registry::Registry,
+};
 use tower::{Layer, Service};
 use tracing::{Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{metrics, telemetry::grpc_code_name};
+use crate::{
+    metrics::{HistogramFamily, LATENCY_BUCKETS, histograms},
+    telemetry::grpc_code_name,
+};
 
 /// The methods served, fully qualified: the only values of the `method`
 /// label (anything else counts as `other`, so a scanner cannot grow it).
@@ -66,21 +76,94 @@ fn grpc_status(headers: &HeaderMap) -> Option<i32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodCode {
+    method: &'static str,
+    code: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabel {
+    method: &'static str,
+}
+
+/// `sslvpn_rpc_requests_total{method,code}`,
+/// `sslvpn_rpc_duration_seconds{method}` and `sslvpn_rpc_in_flight{method}`.
+/// `Default` counts into families no registry renders.
+pub struct RpcMetrics {
+    requests: Family<MethodCode, Counter>,
+    duration: HistogramFamily<MethodLabel>,
+    in_flight: Family<MethodLabel, Gauge>,
+}
+
+impl Default for RpcMetrics {
+    fn default() -> Self {
+        Self {
+            requests: Family::default(),
+            duration: histograms(LATENCY_BUCKETS),
+            in_flight: Family::default(),
+        }
+    }
+}
+
+impl RpcMetrics {
+    pub fn new(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "sslvpn_rpc_requests",
+            "gRPC calls finished, by fully-qualified method and status code",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "sslvpn_rpc_duration_seconds",
+            "Time from a call's arrival to its last response message (a whole stream for WatchSslVpnServer)",
+            metrics.duration.clone(),
+        );
+        registry.register(
+            "sslvpn_rpc_in_flight",
+            "gRPC calls (and open streams) being handled now, by method",
+            metrics.in_flight.clone(),
+        );
+        metrics
+    }
+}
+
+impl fmt::Debug for RpcMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RpcMetrics").finish_non_exhaustive()
+    }
+}
+
 /// Adds the span and the metrics to every call.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct RpcLayer;
+#[derive(Clone, Debug, Default)]
+pub struct RpcLayer {
+    metrics: Arc<RpcMetrics>,
+}
+
+impl RpcLayer {
+    /// Records every call into `metrics`.
+    pub fn new(metrics: RpcMetrics) -> Self {
+        Self {
+            metrics: Arc::new(metrics),
+        }
+    }
+}
 
 impl<S> Layer<S> for RpcLayer {
     type Service = RpcService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RpcService { inner }
+        RpcService {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
 #[derive(Clone, Debug)]
 pub struct RpcService<S> {
     inner: S,
+    metrics: Arc<RpcMetrics>,
 }
 
 impl<S, B, ResBody> Service<Request<B>> for RpcService<S>
@@ -96,7 +179,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let call = RpcCall::start(&req);
+        let call = RpcCall::start(&req, self.metrics.clone());
         let future = {
             let _entered = call.span.enter();
             self.inner.call(req)
@@ -114,10 +197,11 @@ struct RpcCall {
     span: Span,
     started: Instant,
     done: bool,
+    metrics: Arc<RpcMetrics>,
 }
 
 impl RpcCall {
-    fn start<B>(req: &Request<B>) -> Self {
+    fn start<B>(req: &Request<B>, metrics: Arc<RpcMetrics>) -> Self {
         let method = method_of(req.uri().path());
         let (peer_address, peer_port) = req
             .extensions()
@@ -153,12 +237,16 @@ impl RpcCall {
         );
         // Before the span is first entered, or the parent cannot change.
         let _ = span.set_parent(crate::telemetry::propagation::extract(req.headers()));
-        metrics::global().rpc_in_flight.add([method], 1);
+        metrics
+            .in_flight
+            .get_or_create(&MethodLabel { method })
+            .inc();
         Self {
             method,
             span,
             started: Instant::now(),
             done: false,
+            metrics,
         }
     }
 
@@ -172,11 +260,15 @@ impl RpcCall {
             self.span.record("error.type", name);
             self.span.record("otel.status_code", "ERROR");
         }
-        let m = metrics::global();
-        m.rpc_in_flight.add([self.method], -1);
-        m.rpc_requests.inc([self.method, name]);
-        m.rpc_duration
-            .observe_duration([self.method], self.started.elapsed());
+        let method = self.method;
+        let m = &self.metrics;
+        m.in_flight.get_or_create(&MethodLabel { method }).dec();
+        m.requests
+            .get_or_create(&MethodCode { method, code: name })
+            .inc();
+        m.duration
+            .get_or_create(&MethodLabel { method })
+            .observe(self.started.elapsed().as_secs_f64());
     }
 }
 

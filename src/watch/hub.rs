@@ -30,7 +30,7 @@ use crate::{
     cloud::{PageRequest, ServerFilter, VpcClient},
     domain::{RegionId, SslVpnServer, VpnGateway},
     error::{Error, Kind},
-    metrics,
+    watch::WatchMetrics,
 };
 
 /// How the pollers pace themselves.
@@ -106,6 +106,7 @@ struct HubInner {
     max_pollers: usize,
     shutdown: CancellationToken,
     poll_rounds: AtomicU64,
+    metrics: WatchMetrics,
 }
 
 /// The shared pollers. Cheap to clone.
@@ -120,6 +121,7 @@ impl WatchHub {
         config: PollConfig,
         max_pollers: usize,
         shutdown: CancellationToken,
+        metrics: WatchMetrics,
     ) -> Self {
         Self {
             inner: Arc::new(HubInner {
@@ -129,6 +131,7 @@ impl WatchHub {
                 max_pollers,
                 shutdown,
                 poll_rounds: AtomicU64::new(0),
+                metrics,
             }),
         }
     }
@@ -183,7 +186,7 @@ impl WatchHub {
     ) -> Subscription {
         if let Some(poller) = pollers.get(&key) {
             poller.span.follows_from(tracing::Span::current());
-            return Subscription::new(poller.clone());
+            return Subscription::new(poller.clone(), &self.inner.metrics);
         }
         let (cell, _) = watch::channel(None);
         let span = tracing::info_span!(
@@ -201,7 +204,7 @@ impl WatchHub {
             span: span.clone(),
         });
         pollers.insert(key.clone(), poller.clone());
-        let subscription = Subscription::new(poller.clone());
+        let subscription = Subscription::new(poller.clone(), &self.inner.metrics);
         tokio::spawn(run_poller(self.inner.clone(), key, poller).instrument(span));
         subscription
     }
@@ -212,15 +215,22 @@ pub struct Subscription {
     rx: watch::Receiver<Cell>,
     poller: Arc<Poller>,
     urgent: bool,
+    metrics: WatchMetrics,
 }
 
 impl Subscription {
-    fn new(poller: Arc<Poller>) -> Self {
+    fn new(poller: Arc<Poller>, metrics: &WatchMetrics) -> Self {
         Self {
             rx: poller.cell.subscribe(),
             poller,
             urgent: false,
+            metrics: metrics.clone(),
         }
+    }
+
+    /// The hub's metrics, for the stream reading this subscription.
+    pub fn metrics(&self) -> &WatchMetrics {
+        &self.metrics
     }
 
     /// Asks for the minimum interval while this watcher awaits a change.
@@ -278,8 +288,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 async fn run_poller(hub: Arc<HubInner>, key: PollerKey, poller: Arc<Poller>) {
     let config = &hub.config;
     let mut interval = config.min_interval;
-    let _active = metrics::ActiveGuard::new(&metrics::global().watch_pollers);
-    let mut status_gauge = metrics::GatewayStatusGauge::default();
+    let _active = hub.metrics.poller_started();
+    let mut status_gauge = hub.metrics.gateway_status();
     loop {
         let started = Instant::now();
         hub.poll_rounds.fetch_add(1, Ordering::Relaxed);

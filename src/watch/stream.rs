@@ -20,6 +20,7 @@ use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::WatchMetrics;
 use super::{
     hub::{Observation, Subscription},
     phase::{Phase, Tracker, Verdict},
@@ -27,7 +28,6 @@ use super::{
 use crate::{
     domain::{Field, GatewayStatus, SslVpnServer, VpnGateway},
     error::{Error, Kind},
-    metrics,
     operation::Operation,
 };
 
@@ -180,7 +180,7 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
     let mut last_server: Option<SslVpnServer> = None;
     let mut last_gateway: Option<GatewayState> = None;
     let mut completed = false;
-    let _active = metrics::ActiveGuard::new(&metrics::global().watch_streams);
+    let _active = sub.metrics().stream_opened();
     let mut last_phase: Option<Phase> = None;
 
     loop {
@@ -206,7 +206,7 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
             }
             if verdict.phase.is_terminal() && !completed {
                 tracing::info!(phase = ?verdict.phase, "watch complete");
-                record_completion(spec.operation.as_ref(), verdict.phase);
+                record_completion(sub.metrics(), spec.operation.as_ref(), verdict.phase);
                 if !spec.follow || verdict.phase == Phase::Failed {
                     return;
                 }
@@ -255,7 +255,7 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
 /// Feeds `sslvpn_modification_completion_seconds`: the time from the
 /// operation's acceptance to the first observation of its end, once per
 /// operation however many streams watch it.
-fn record_completion(operation: Option<&Operation>, phase: Phase) {
+fn record_completion(metrics: &WatchMetrics, operation: Option<&Operation>, phase: Phase) {
     let Some(op) = operation else { return };
     let phase = match phase {
         Phase::Succeeded => "succeeded",
@@ -264,7 +264,7 @@ fn record_completion(operation: Option<&Operation>, phase: Phase) {
         Phase::TimedOut | Phase::Pending | Phase::Applying => return,
     };
     let key = format!("{}/{}", op.client_token, op.accepted_at_ms);
-    metrics::global().modification_completed(&key, phase, elapsed_since(op.accepted_at()));
+    metrics.modification_completed(&key, phase, elapsed_since(op.accepted_at()));
 }
 
 /// Sends one message, giving up when the client leaves or the server stops.

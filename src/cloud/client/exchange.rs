@@ -21,7 +21,6 @@ use crate::{
         wire,
     },
     domain::RegionId,
-    metrics,
 };
 
 impl VpcClient {
@@ -50,7 +49,7 @@ impl VpcClient {
         }
         .instrument(span.clone())
         .await;
-        metrics::global().upstream_call(
+        self.metrics.call_finished(
             action,
             result.as_ref().map(|_| ()).map_err(CloudError::kind),
             started.elapsed(),
@@ -106,7 +105,7 @@ impl VpcClient {
             };
             match decision {
                 Decision::RetryAfter(wait) => {
-                    metrics::global().upstream_retries.inc([action]);
+                    self.metrics.retried(action);
                     tracing::warn!(
                         action,
                         attempt,
@@ -204,9 +203,9 @@ impl VpcClient {
             .credentials()
             .await
             .inspect_err(|_| {
-                metrics::global()
-                    .credential_refresh_failures
-                    .inc([self.inner.credentials.name()]);
+                self.metrics
+                    .credentials()
+                    .refresh_failed(self.inner.credentials.name());
             })?;
         let date = sign::format_date(SystemTime::now());
         let nonce = sign::new_nonce();

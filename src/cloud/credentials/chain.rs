@@ -13,7 +13,8 @@ use std::{
 use serde::Deserialize;
 
 use super::{
-    CredentialProvider, Credentials, DEFAULT_ECS_METADATA_URL, EcsRamRole, StaticCredentials,
+    CredentialMetrics, CredentialProvider, Credentials, DEFAULT_ECS_METADATA_URL, EcsRamRole,
+    StaticCredentials,
 };
 use crate::cloud::error::CloudError;
 
@@ -29,6 +30,8 @@ pub struct ChainConfig {
     pub ecs_metadata_url: String,
     /// Connect and read timeout of each metadata request.
     pub ecs_metadata_timeout: Duration,
+    /// Where the ECS provider counts its failed refreshes.
+    pub metrics: CredentialMetrics,
 }
 
 impl Default for ChainConfig {
@@ -38,6 +41,7 @@ impl Default for ChainConfig {
             home: None,
             ecs_metadata_url: DEFAULT_ECS_METADATA_URL.to_owned(),
             ecs_metadata_timeout: Duration::from_secs(1),
+            metrics: CredentialMetrics::default(),
         }
     }
 }
@@ -425,7 +429,8 @@ async fn ecs_probe(
     let provider = EcsRamRole::new(&config.ecs_metadata_url, role, config.ecs_metadata_timeout)
         .map_err(|e| e.message().to_owned())?
         .with_imds_v1_disabled(config.flag(ENV_IMDSV1_DISABLED))
-        .with_name(name);
+        .with_name(name)
+        .with_metrics(config.metrics.clone());
     match provider.credentials().await {
         Ok(_) => Ok(Arc::new(provider)),
         Err(e) => Err(format!(

@@ -8,7 +8,7 @@ use std::{
 
 use serde::Deserialize;
 
-use super::{BoxFuture, CredentialProvider, Credentials};
+use super::{BoxFuture, CredentialMetrics, CredentialProvider, Credentials};
 use crate::cloud::{error::CloudError, sign::percent_encode};
 
 /// The ECS instance metadata service's address.
@@ -33,6 +33,7 @@ pub struct EcsRamRole {
     // refresh instead of each hitting the metadata service.
     cache: tokio::sync::Mutex<Cache>,
     refresh_retry: Duration,
+    metrics: CredentialMetrics,
 }
 
 /// How long after a failed early refresh the next is tried, the current
@@ -71,6 +72,7 @@ impl EcsRamRole {
             name: "ecs_ram_role".to_owned(),
             cache: tokio::sync::Mutex::new(Cache::default()),
             refresh_retry: ECS_REFRESH_RETRY,
+            metrics: CredentialMetrics::default(),
         })
     }
 
@@ -94,6 +96,12 @@ impl EcsRamRole {
 
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
+        self
+    }
+
+    /// Where the failed early refreshes are counted.
+    pub fn with_metrics(mut self, metrics: CredentialMetrics) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -293,9 +301,7 @@ impl CredentialProvider for EcsRamRole {
                         cache.early_refresh_failed_at = Some(std::time::Instant::now());
                         // Counted here: the caller sees no error. A failure
                         // that is returned is counted by the client.
-                        crate::metrics::global()
-                            .credential_refresh_failures
-                            .inc([self.name.as_str()]);
+                        self.metrics.refresh_failed(&self.name);
                         tracing::warn!(provider = %self.name, error = %err, retry_in = ?self.refresh_retry, "refreshing ECS RAM role credentials failed; using the current ones until they expire");
                         Ok(old)
                     }

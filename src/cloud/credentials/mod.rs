@@ -14,6 +14,12 @@ mod ecs;
 
 use std::{fmt, future::Future, pin::Pin, time::SystemTime};
 
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{counter::Counter, family::Family},
+    registry::Registry,
+};
+
 use super::error::CloudError;
 
 pub use chain::{
@@ -114,6 +120,47 @@ pub trait CredentialProvider: Send + Sync + fmt::Debug {
     /// Forgets cached credentials after the cloud rejected them, so the
     /// next call fetches fresh ones. Static sources have nothing to forget.
     fn invalidate(&self) {}
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProviderLabel {
+    provider: String,
+}
+
+/// `sslvpn_credential_refresh_failures_total{provider}`: counted by the
+/// client for failures it returns, and by the ECS provider for the early
+/// refreshes that failed while the current triple still served. `Default`
+/// counts into a family no registry renders.
+#[derive(Clone, Default)]
+pub struct CredentialMetrics {
+    refresh_failures: Family<ProviderLabel, Counter>,
+}
+
+impl CredentialMetrics {
+    pub fn new(registry: &mut Registry) -> Self {
+        let metrics = Self::default();
+        registry.register(
+            "sslvpn_credential_refresh_failures",
+            "Failures to obtain or refresh the cloud credentials, by credential provider",
+            metrics.refresh_failures.clone(),
+        );
+        metrics
+    }
+
+    /// One failure of the provider named `provider`.
+    pub fn refresh_failed(&self, provider: &str) {
+        self.refresh_failures
+            .get_or_create(&ProviderLabel {
+                provider: provider.to_owned(),
+            })
+            .inc();
+    }
+}
+
+impl fmt::Debug for CredentialMetrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialMetrics").finish_non_exhaustive()
+    }
 }
 
 /// Fixed credentials: from the configuration, the environment or a file.
