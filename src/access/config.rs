@@ -9,7 +9,7 @@
 //! (the default `127.0.0.1:50051`, development, a sidecar) both stay
 //! optional.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf};
 
 use clap::Args;
 
@@ -53,44 +53,44 @@ pub struct AccessArgs {
     pub insecure: bool,
 
     /// Sustained requests per second per caller (0 = no limit).
-    #[arg(long, env = "SSLVPN_RATE_PER_CALLER", default_value_t = 20.0)]
+    #[arg(long, env = "SSLVPN_RATE_PER_CALLER", default_value_t = LimitsConfig::default().rate_per_caller)]
     pub rate_per_caller: f64,
 
     /// Requests a caller may burst after being idle.
-    #[arg(long, env = "SSLVPN_BURST_PER_CALLER", default_value_t = 40)]
+    #[arg(long, env = "SSLVPN_BURST_PER_CALLER", default_value_t = LimitsConfig::default().burst_per_caller)]
     pub burst_per_caller: u32,
 
     /// Open watch streams per caller (0 = no limit).
-    #[arg(long, env = "SSLVPN_STREAMS_PER_CALLER", default_value_t = 32)]
+    #[arg(long, env = "SSLVPN_STREAMS_PER_CALLER", default_value_t = LimitsConfig::default().streams_per_caller)]
     pub streams_per_caller: usize,
 
     /// Open watch streams overall.
-    #[arg(long, env = "SSLVPN_MAX_STREAMS", default_value_t = 1024)]
+    #[arg(long, env = "SSLVPN_MAX_STREAMS", default_value_t = LimitsConfig::default().max_streams)]
     pub max_streams: usize,
 
     /// VPN gateways polled at once overall.
-    #[arg(long, env = "SSLVPN_MAX_POLLERS", default_value_t = 256)]
+    #[arg(long, env = "SSLVPN_MAX_POLLERS", default_value_t = LimitsConfig::default().max_pollers)]
     pub max_pollers: usize,
 
     /// HTTP/2 concurrent streams (calls) per connection.
     #[arg(
         long,
         env = "SSLVPN_HTTP2_MAX_CONCURRENT_STREAMS",
-        default_value_t = 256
+        default_value_t = Http2Limits::default().max_concurrent_streams
     )]
     pub http2_max_concurrent_streams: u32,
 
     /// Largest HTTP/2 header list (all metadata of a call), in bytes.
-    #[arg(long, env = "SSLVPN_HTTP2_MAX_HEADER_LIST_BYTES", default_value_t = 16 * 1024)]
+    #[arg(long, env = "SSLVPN_HTTP2_MAX_HEADER_LIST_BYTES", default_value_t = Http2Limits::default().max_header_list_bytes)]
     pub http2_max_header_list_bytes: u32,
 
     /// HTTP/2 keep-alive ping interval.
-    #[arg(long, env = "SSLVPN_HTTP2_KEEPALIVE_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
-    pub http2_keepalive_interval: Duration,
+    #[arg(long, env = "SSLVPN_HTTP2_KEEPALIVE_INTERVAL", default_value_t = humantime::Duration::from(Http2Limits::default().keepalive_interval))]
+    pub http2_keepalive_interval: humantime::Duration,
 
     /// How long a keep-alive ping may go unanswered.
-    #[arg(long, env = "SSLVPN_HTTP2_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
-    pub http2_keepalive_timeout: Duration,
+    #[arg(long, env = "SSLVPN_HTTP2_KEEPALIVE_TIMEOUT", default_value_t = humantime::Duration::from(Http2Limits::default().keepalive_timeout))]
+    pub http2_keepalive_timeout: humantime::Duration,
 }
 
 /// The security configuration: paths (never the secrets themselves) and
@@ -131,8 +131,8 @@ impl From<AccessArgs> for AccessConfig {
             http2: Http2Limits {
                 max_concurrent_streams: a.http2_max_concurrent_streams,
                 max_header_list_bytes: a.http2_max_header_list_bytes,
-                keepalive_interval: a.http2_keepalive_interval,
-                keepalive_timeout: a.http2_keepalive_timeout,
+                keepalive_interval: a.http2_keepalive_interval.into(),
+                keepalive_timeout: a.http2_keepalive_timeout.into(),
             },
         }
     }

@@ -13,7 +13,7 @@ use std::{fmt, time::Duration};
 
 use serde_json::Value;
 
-use super::sign::percent_encode;
+use super::percent::percent_encode;
 use crate::error::{Error, Kind};
 
 /// Codes of our own, for failures the cloud did not answer.

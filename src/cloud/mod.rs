@@ -15,6 +15,7 @@ pub mod client;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
+pub mod percent;
 pub mod retry;
 pub mod sign;
 pub mod wire;

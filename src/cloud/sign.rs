@@ -12,11 +12,11 @@ use std::time::SystemTime;
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::credentials::Credentials;
+pub use super::percent::percent_encode;
 
 /// The V3 algorithm name, which also opens the string to sign.
 pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
@@ -24,19 +24,6 @@ pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 /// Lowercase hex SHA-256 of an empty body.
 pub const EMPTY_BODY_SHA256: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-/// RFC 3986: everything but `A-Z a-z 0-9 - _ . ~` is escaped, as uppercase
-/// `%XY`. A space is `%20`, never `+`.
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// Percent-encodes `s` the way both signatures require.
-pub fn percent_encode(s: &str) -> String {
-    utf8_percent_encode(s, RFC3986).to_string()
-}
 
 /// The date format both signatures use: UTC `yyyy-MM-ddTHH:mm:ssZ`.
 pub fn format_date(t: SystemTime) -> String {

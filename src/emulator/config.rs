@@ -29,17 +29,17 @@ pub struct EmulatorArgs {
     )]
     pub listen: SocketAddr,
     /// How long an accepted change waits before the gateway turns `updating`.
-    #[arg(long, env = "SSLVPN_EMULATOR_ACCEPT_LAG", default_value = "2s", value_parser = humantime::parse_duration)]
-    pub accept_lag: Duration,
+    #[arg(long, env = "SSLVPN_EMULATOR_ACCEPT_LAG", default_value_t = humantime::Duration::from(Timings::default().accept_lag))]
+    pub accept_lag: humantime::Duration,
     /// How long the gateway stays `updating` while a change applies.
-    #[arg(long, env = "SSLVPN_EMULATOR_APPLY_TIME", default_value = "8s", value_parser = humantime::parse_duration)]
-    pub apply_time: Duration,
+    #[arg(long, env = "SSLVPN_EMULATOR_APPLY_TIME", default_value_t = humantime::Duration::from(Timings::default().apply_time))]
+    pub apply_time: humantime::Duration,
     /// After a change, how long another ModifySslVpnServer on the gateway is throttled.
-    #[arg(long, env = "SSLVPN_EMULATOR_QUIET_PERIOD", default_value = "1s", value_parser = humantime::parse_duration)]
-    pub quiet_period: Duration,
+    #[arg(long, env = "SSLVPN_EMULATOR_QUIET_PERIOD", default_value_t = humantime::Duration::from(Timings::default().quiet_period))]
+    pub quiet_period: humantime::Duration,
     /// How long a ClientToken is remembered.
-    #[arg(long, env = "SSLVPN_EMULATOR_IDEMPOTENCY_WINDOW", default_value = "10m", value_parser = humantime::parse_duration)]
-    pub idempotency_window: Duration,
+    #[arg(long, env = "SSLVPN_EMULATOR_IDEMPOTENCY_WINDOW", default_value_t = humantime::Duration::from(Timings::default().idempotency_window))]
+    pub idempotency_window: humantime::Duration,
     /// A fixture document (JSON, see docs/emulator.md) instead of the default set.
     #[arg(long, env = "SSLVPN_EMULATOR_FIXTURES")]
     pub fixtures: Option<PathBuf>,
@@ -233,10 +233,10 @@ impl TryFrom<EmulatorArgs> for EmulatorConfig {
         Ok(EmulatorConfig {
             fixtures,
             timings: Timings {
-                accept_lag: args.accept_lag,
-                apply_time: args.apply_time,
-                quiet_period: args.quiet_period,
-                idempotency_window: args.idempotency_window,
+                accept_lag: args.accept_lag.into(),
+                apply_time: args.apply_time.into(),
+                quiet_period: args.quiet_period.into(),
+                idempotency_window: args.idempotency_window.into(),
             },
             faults,
             clock: Clock::system(),

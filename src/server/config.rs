@@ -19,31 +19,31 @@ use crate::{
 #[derive(Args, Clone, Debug)]
 pub struct ServeArgs {
     /// Address of the gRPC listener.
-    #[arg(long, env = "SSLVPN_LISTEN", default_value = "127.0.0.1:50051")]
+    #[arg(long, env = "SSLVPN_LISTEN", default_value_t = ServeConfig::default().listen)]
     pub listen: SocketAddr,
 
     /// Longest time a unary call may take before it is cancelled (streams are
     /// bounded by their own timeout). Accepts `30s`, `1m`, ...
-    #[arg(long, env = "SSLVPN_REQUEST_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
-    pub request_timeout: Duration,
+    #[arg(long, env = "SSLVPN_REQUEST_TIMEOUT", default_value_t = human(ServeConfig::default().request_timeout))]
+    pub request_timeout: humantime::Duration,
 
     /// Largest request message accepted, in bytes.
-    #[arg(long, env = "SSLVPN_MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, env = "SSLVPN_MAX_MESSAGE_BYTES", default_value_t = ServeConfig::default().max_message_bytes)]
     pub max_message_bytes: usize,
 
     /// Most requests handled at once per connection.
-    #[arg(long, env = "SSLVPN_CONCURRENCY_PER_CONNECTION", default_value_t = 64)]
+    #[arg(long, env = "SSLVPN_CONCURRENCY_PER_CONNECTION", default_value_t = ServeConfig::default().concurrency_per_connection)]
     pub concurrency_per_connection: usize,
 
     /// Most requests handled at once across all connections; beyond it calls
     /// wait their turn.
-    #[arg(long, env = "SSLVPN_CONCURRENCY_LIMIT", default_value_t = 512)]
+    #[arg(long, env = "SSLVPN_CONCURRENCY_LIMIT", default_value_t = ServeConfig::default().concurrency_limit)]
     pub concurrency_limit: usize,
 
     /// On SIGINT/SIGTERM, how long in-flight calls may take to finish before
     /// the process exits anyway.
-    #[arg(long, env = "SSLVPN_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub shutdown_grace: Duration,
+    #[arg(long, env = "SSLVPN_SHUTDOWN_GRACE", default_value_t = human(ServeConfig::default().shutdown_grace))]
+    pub shutdown_grace: humantime::Duration,
 
     /// Start the embedded VPC API emulator on a loopback port and send every
     /// call there, with its demo credentials: no cloud account needed.
@@ -65,38 +65,38 @@ pub struct ServeArgs {
         long,
         env = "SSLVPN_SIGNATURE_VERSION",
         value_enum,
-        default_value = "v3"
+        default_value_t = CloudConfig::default().signature_version.into()
     )]
     pub signature_version: SignatureArg,
 
     /// Upstream connect timeout.
-    #[arg(long, env = "SSLVPN_UPSTREAM_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
-    pub upstream_connect_timeout: Duration,
+    #[arg(long, env = "SSLVPN_UPSTREAM_CONNECT_TIMEOUT", default_value_t = human(CloudConfig::default().connect_timeout))]
+    pub upstream_connect_timeout: humantime::Duration,
 
     /// Upstream read timeout.
-    #[arg(long, env = "SSLVPN_UPSTREAM_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub upstream_read_timeout: Duration,
+    #[arg(long, env = "SSLVPN_UPSTREAM_READ_TIMEOUT", default_value_t = human(CloudConfig::default().read_timeout))]
+    pub upstream_read_timeout: humantime::Duration,
 
     /// Most attempts per upstream call, the first included (transient
     /// failures only; a modify keeps its ClientToken on every attempt).
-    #[arg(long, env = "SSLVPN_UPSTREAM_MAX_ATTEMPTS", default_value_t = 4)]
+    #[arg(long, env = "SSLVPN_UPSTREAM_MAX_ATTEMPTS", default_value_t = RetryPolicy::default().max_attempts)]
     pub upstream_max_attempts: u32,
 
     /// Poll interval while a gateway is busy or a watcher awaits a change.
-    #[arg(long, env = "SSLVPN_POLL_MIN_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
-    pub poll_min_interval: Duration,
+    #[arg(long, env = "SSLVPN_POLL_MIN_INTERVAL", default_value_t = human(PollConfig::default().min_interval))]
+    pub poll_min_interval: humantime::Duration,
 
     /// Poll interval an idle gateway backs off to.
-    #[arg(long, env = "SSLVPN_POLL_MAX_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub poll_max_interval: Duration,
+    #[arg(long, env = "SSLVPN_POLL_MAX_INTERVAL", default_value_t = human(PollConfig::default().max_interval))]
+    pub poll_max_interval: humantime::Duration,
 
     /// Watch timeout when the caller sets none.
-    #[arg(long, env = "SSLVPN_WATCH_DEFAULT_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
-    pub watch_default_timeout: Duration,
+    #[arg(long, env = "SSLVPN_WATCH_DEFAULT_TIMEOUT", default_value_t = human(WatchLimits::default().default_timeout))]
+    pub watch_default_timeout: humantime::Duration,
 
     /// Longest watch timeout a caller may ask for.
-    #[arg(long, env = "SSLVPN_WATCH_MAX_TIMEOUT", default_value = "1h", value_parser = humantime::parse_duration)]
-    pub watch_max_timeout: Duration,
+    #[arg(long, env = "SSLVPN_WATCH_MAX_TIMEOUT", default_value_t = human(WatchLimits::default().max_timeout))]
+    pub watch_max_timeout: humantime::Duration,
 
     /// Address of the admin HTTP listener (/metrics, /healthz, /readyz);
     /// `off` disables it.
@@ -106,6 +106,12 @@ pub struct ServeArgs {
     /// TLS, authentication, policy and limits (see `access`).
     #[command(flatten)]
     pub security: AccessArgs,
+}
+
+/// A default of the configuration, as a flag's default (`30s`, `10m`...):
+/// each default is named once, in the `Default` impl of its configuration.
+fn human(d: Duration) -> humantime::Duration {
+    d.into()
 }
 
 /// `--admin-listen`: an address, or off.
@@ -127,6 +133,15 @@ fn parse_admin_listen(s: &str) -> Result<AdminListen, String> {
 pub enum SignatureArg {
     V3,
     V1,
+}
+
+impl From<SignatureVersion> for SignatureArg {
+    fn from(v: SignatureVersion) -> Self {
+        match v {
+            SignatureVersion::V3 => SignatureArg::V3,
+            SignatureVersion::V1 => SignatureArg::V1,
+        }
+    }
 }
 
 fn parse_region_endpoint(s: &str) -> Result<(String, String), String> {
@@ -200,11 +215,11 @@ impl From<ServeArgs> for ServeConfig {
     fn from(a: ServeArgs) -> Self {
         Self {
             listen: a.listen,
-            request_timeout: a.request_timeout,
+            request_timeout: a.request_timeout.into(),
             max_message_bytes: a.max_message_bytes,
             concurrency_per_connection: a.concurrency_per_connection,
             concurrency_limit: a.concurrency_limit,
-            shutdown_grace: a.shutdown_grace,
+            shutdown_grace: a.shutdown_grace.into(),
             cloud: CloudConfig {
                 signature_version: match a.signature_version {
                     SignatureArg::V3 => SignatureVersion::V3,
@@ -212,8 +227,8 @@ impl From<ServeArgs> for ServeConfig {
                 },
                 endpoint: a.endpoint,
                 region_endpoints: a.region_endpoint.into_iter().collect::<HashMap<_, _>>(),
-                connect_timeout: a.upstream_connect_timeout,
-                read_timeout: a.upstream_read_timeout,
+                connect_timeout: a.upstream_connect_timeout.into(),
+                read_timeout: a.upstream_read_timeout.into(),
                 retry: RetryPolicy {
                     max_attempts: a.upstream_max_attempts.max(1),
                     ..RetryPolicy::default()
@@ -222,16 +237,49 @@ impl From<ServeArgs> for ServeConfig {
             },
             credentials: CredentialSource::Chain,
             poll: PollConfig {
-                min_interval: a.poll_min_interval,
-                max_interval: a.poll_max_interval.max(a.poll_min_interval),
+                min_interval: a.poll_min_interval.into(),
+                max_interval: Duration::from(a.poll_max_interval).max(a.poll_min_interval.into()),
                 ..PollConfig::default()
             },
             watch: WatchLimits {
-                default_timeout: a.watch_default_timeout.min(a.watch_max_timeout),
-                max_timeout: a.watch_max_timeout,
+                default_timeout: Duration::from(a.watch_default_timeout)
+                    .min(a.watch_max_timeout.into()),
+                max_timeout: a.watch_max_timeout.into(),
             },
             admin_listen: a.admin_listen.0,
             security: a.security.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn the_flags_defaults_are_the_configurations_defaults() {
+        let parsed = ServeConfig::from(Cli::parse_from(["serve"]).serve);
+        let default = ServeConfig::default();
+        assert_eq!(parsed.listen, default.listen);
+        assert_eq!(parsed.request_timeout, default.request_timeout);
+        assert_eq!(parsed.max_message_bytes, default.max_message_bytes);
+        assert_eq!(parsed.shutdown_grace, default.shutdown_grace);
+        assert_eq!(parsed.cloud.connect_timeout, default.cloud.connect_timeout);
+        assert_eq!(parsed.cloud.retry.max_attempts, default.cloud.retry.max_attempts);
+        assert_eq!(parsed.poll.min_interval, default.poll.min_interval);
+        assert_eq!(parsed.poll.max_interval, default.poll.max_interval);
+        assert_eq!(parsed.watch.max_timeout, default.watch.max_timeout);
+        assert_eq!(parsed.security, default.security);
+        // The one deliberate difference: the CLI turns the admin listener on.
+        assert_eq!(parsed.admin_listen, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
+        assert_eq!(default.admin_listen, None);
     }
 }
