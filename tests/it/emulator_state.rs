@@ -1,11 +1,9 @@
 //! The asynchronous state machine and idempotency over real HTTP, with
 //! small timings (accept lag 50 ms, apply time 150 ms).
 
-mod emulator_common;
-
 use std::time::{Duration, Instant};
 
-use emulator_common::{Algo, Call, Cloud, eventually};
+use crate::support::emulator::{Algo, Call, Cloud, eventually};
 use sslvpn_gateway::emulator::{EmulatorConfig, Timings};
 
 fn modify(server: &str, params: &[(&str, &str)]) -> Call {

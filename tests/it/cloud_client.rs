@@ -2,9 +2,6 @@
 //! verifies on its own, parameters, retries and their limits, error
 //! decoding, the typed operations, and what reaches the logs.
 
-#[path = "support/fake_upstream.rs"]
-mod fake_upstream;
-
 use std::{
     collections::HashMap,
     sync::{
@@ -14,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use fake_upstream::{FakeUpstream, Reply};
+use crate::support::fake_upstream::{FakeUpstream, Reply};
 use serde_json::json;
 use sslvpn_gateway::{
     cloud::{

@@ -1,11 +1,9 @@
 //! Modify, status and watch end to end, over loopback, against the emulator
 //! with an accept lag above zero.
 
-mod harness;
-
 use std::time::Duration;
 
-use harness::*;
+use crate::support::harness::*;
 use sslvpn_gateway::{
     emulator::{ActionFaults, EmulatorConfig, Fault},
     operation::Operation,

@@ -3,12 +3,9 @@
 //! happen before binding, or on a listener bound to 0.0.0.0:0 that nobody
 //! connects to.
 
-mod harness;
-mod secure;
-
 use std::{process::Command, time::Duration};
 
-use secure::{Ca, Files, token_line, write_tls};
+use crate::support::secure::{Ca, Files, token_line, write_tls};
 use sslvpn_gateway::{
     config::ServeConfig,
     security::{SecurityConfig, SecurityError},

@@ -2,13 +2,12 @@
 //! identity a client certificate carries, and certificates that reload
 //! (SIGHUP) without dropping connections.
 
-mod harness;
-mod secure;
+use crate::support::harness;
 
 use std::time::Duration;
 
-use harness::{GATEWAY, REGION, SERVER, gateway_config, start_emulator};
-use secure::{Ca, Files, Pair, tls_channel, token_line, with_token, write_tls};
+use crate::support::harness::{GATEWAY, REGION, SERVER, gateway_config, start_emulator};
+use crate::support::secure::{Ca, Files, Pair, tls_channel, token_line, with_token, write_tls};
 use sslvpn_gateway::{
     config::ServeConfig,
     emulator::EmulatorConfig,

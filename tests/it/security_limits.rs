@@ -1,13 +1,13 @@
 //! Per-caller and global limits, end to end: they trip with
 //! RESOURCE_EXHAUSTED and RetryInfo, and recover.
 
-mod harness;
-mod secure;
+use crate::support::harness;
+use crate::support::secure;
 
 use std::time::Duration;
 
-use harness::{REGION, SERVER, gateway_config, start_emulator, start_gateway};
-use secure::{Files, token_line, with_token};
+use crate::support::harness::{REGION, SERVER, gateway_config, start_emulator, start_gateway};
+use crate::support::secure::{Files, token_line, with_token};
 use sslvpn_gateway::{
     config::ServeConfig,
     emulator::EmulatorConfig,

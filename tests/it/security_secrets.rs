@@ -4,10 +4,10 @@
 //! saw and the `Debug`/`Display` of the security types searched for them:
 //! zero hits. Positive controls prove the capture caught the scenario.
 //!
-//! One test in this binary: it installs the process's tracing subscriber.
+//! The test runs in a process of its own (`support::in_own_process`): it
+//! installs the process's tracing subscriber.
 
-mod harness;
-mod secure;
+use crate::support::{harness, in_own_process};
 
 use std::{
     io::Write,
@@ -15,8 +15,8 @@ use std::{
     time::Duration,
 };
 
-use harness::{REGION, SERVER, start_emulator};
-use secure::{Ca, Files, tls_channel, token_line, with_token, write_tls};
+use crate::support::harness::{REGION, SERVER, start_emulator};
+use crate::support::secure::{Ca, Files, tls_channel, token_line, with_token, write_tls};
 use sslvpn_gateway::{
     cloud::{CloudConfig, Credentials, RetryPolicy, SignatureVersion},
     config::{CredentialSource, ServeConfig},
@@ -100,6 +100,11 @@ fn shown(status: &tonic::Status) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
+    if !in_own_process("security_secrets::no_secret_reaches_logs_spans_errors_or_debug_output")
+        .await
+    {
+        return;
+    }
     let capture = Capture::default();
     let writer = capture.clone();
     tracing_subscriber::fmt()
@@ -108,7 +113,7 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
         .with_ansi(false)
         .with_span_events(FmtSpan::NEW | FmtSpan::CLOSE)
         .try_init()
-        .expect("the only subscriber in this test binary");
+        .expect("the only subscriber in this process");
 
     let files = Files::new();
     let ca = Ca::new("scan CA");

@@ -4,11 +4,9 @@
 //! `promtool check metrics`), every log line through the JSON formatter.
 //! Then none of it may contain the configured credentials.
 //!
-//! Its own test binary with a single test: it installs the process-wide
-//! subscriber, tracer provider and propagator, and reads the process-wide
-//! metrics registry.
-
-mod harness;
+//! The test runs in a process of its own (`support::in_own_process`): it
+//! installs the process-wide subscriber, tracer provider and propagator,
+//! and reads the process-wide metrics registry.
 
 use std::{
     io::Write as _,
@@ -17,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use harness::*;
+use crate::support::{harness::*, in_own_process};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -212,6 +210,13 @@ fn promtool_check(metrics: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
+    if !in_own_process(
+        "observability::a_modify_and_its_watch_are_traced_measured_logged_and_audited",
+    )
+    .await
+    {
+        return;
+    }
     // The collector, then telemetry exporting to it.
     let collector = Collector::default();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

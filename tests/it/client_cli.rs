@@ -2,11 +2,10 @@
 //! the emulator, judged by what a script sees — stdout, stderr and the
 //! exit code of each outcome.
 
-mod harness;
-mod procs;
+use crate::support::procs;
 
-use harness::*;
-use procs::client;
+use crate::support::harness::*;
+use crate::support::procs::client;
 use serde_json::Value;
 use sslvpn_gateway::pb;
 

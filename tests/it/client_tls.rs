@@ -2,13 +2,11 @@
 //! with client certificates from a CA, and bearer tokens, so a caller brings
 //! either. Certificates come from a throwaway CA made per test.
 
-mod harness;
-mod procs;
-mod secure;
+use crate::support::procs;
 
-use harness::*;
-use procs::client;
-use secure::{Ca, Files, token_line, write_tls};
+use crate::support::harness::*;
+use crate::support::procs::client;
+use crate::support::secure::{Ca, Files, token_line, write_tls};
 use sslvpn_gateway::{
     emulator::{EmulatorConfig, EmulatorHandle},
     security::SecurityConfig,

@@ -3,13 +3,12 @@
 //! SIGTERM by resuming on the other with the same operation id, and a
 //! modify sent to both with one client token applies once.
 
-mod harness;
-mod procs;
+use crate::support::procs;
 
 use std::time::Duration;
 
-use harness::*;
-use procs::Replica;
+use crate::support::harness::*;
+use crate::support::procs::Replica;
 use sslvpn_gateway::{
     emulator::{self, EmulatorConfig},
     pb::{self, ssl_vpn_service_client::SslVpnServiceClient},

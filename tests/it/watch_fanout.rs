@@ -1,11 +1,9 @@
 //! Watch at scale and across restarts: shared pollers, slow readers,
 //! disconnects, shutdown and resume on a fresh instance.
 
-mod harness;
-
 use std::time::Duration;
 
-use harness::*;
+use crate::support::harness::*;
 use sslvpn_gateway::{emulator::EmulatorConfig, pb, watch::PollConfig};
 use tonic::{Code, transport::Channel};
 

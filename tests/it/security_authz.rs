@@ -1,11 +1,11 @@
 //! Who may do what: bearer tokens, the policy, and the exact gRPC code for
 //! every combination of credentials, RPC and resource.
 
-mod harness;
-mod secure;
+use crate::support::harness;
+use crate::support::secure;
 
-use harness::{REGION, gateway_config, start_emulator, start_gateway};
-use secure::{Files, token_line, with_token};
+use crate::support::harness::{REGION, gateway_config, start_emulator, start_gateway};
+use crate::support::secure::{Files, token_line, with_token};
 use sslvpn_gateway::{
     emulator::{EmulatorConfig, EmulatorHandle},
     pb,

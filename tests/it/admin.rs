@@ -2,15 +2,13 @@
 //! serving, not ready from the moment a shutdown begins while open calls
 //! drain, and gone when the server has stopped.
 
-mod harness;
-
 use std::time::Duration;
 
-use harness::*;
+use crate::support::harness::*;
 use sslvpn_gateway::{
     admin::METRICS_CONTENT_TYPE,
-    emulator::{ActionFaults, EmulatorConfig},
-    metrics, pb,
+    emulator::{ActionFaults, EmulatorConfig, EmulatorHandle, Fault},
+    pb,
 };
 
 async fn get(http: &reqwest::Client, url: &str) -> (u16, String) {
@@ -52,8 +50,8 @@ async fn readiness_follows_the_server_and_drops_when_shutdown_begins() {
     emulator.emulator().set_faults(
         "DescribeSslVpnServers",
         ActionFaults {
-            latency_ms: 800,
-            ..ActionFaults::default()
+            spike_ms: 800,
+            ..ActionFaults::script([Fault::Latency])
         },
     );
     let in_flight = tokio::spawn(async move {
@@ -64,7 +62,7 @@ async fn readiness_follows_the_server_and_drops_when_shutdown_begins() {
             })
             .await
     });
-    wait_for_in_flight().await;
+    wait_for_in_flight(&emulator).await;
 
     server.begin_shutdown();
     assert_eq!(
@@ -82,11 +80,13 @@ async fn readiness_follows_the_server_and_drops_when_shutdown_begins() {
     );
 }
 
-/// Until the status call is being handled.
-async fn wait_for_in_flight() {
-    let method = "sslvpn.v1.SslVpnService/GetSslVpnServerStatus";
+/// Until the status call is being handled: its cloud call has reached the
+/// emulator and is held there by the latency fault. (Not the in-flight
+/// gauge: the metrics registry is the process's, and other tests' calls
+/// move it too.)
+async fn wait_for_in_flight(emulator: &EmulatorHandle) {
     for _ in 0..200 {
-        if metrics::global().rpc_in_flight.get([method]) > 0 {
+        if emulator.counters().faults_injected.contains_key("latency") {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
