@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use crate::support::harness::*;
 use sslvpn_gateway::{
     admin::METRICS_CONTENT_TYPE,
-    emulator::{ActionFaults, EmulatorConfig, EmulatorHandle, Fault},
-    pb,
+    emulator::{ActionFaults, EmulatorConfig, Fault},
 };
+
+use crate::support::{eventually, harness::*};
 
 async fn get(http: &reqwest::Client, url: &str) -> (u16, String) {
     let response = http.get(url).send().await.expect("admin answers");
@@ -56,13 +56,18 @@ async fn readiness_follows_the_server_and_drops_when_shutdown_begins() {
     );
     let in_flight = tokio::spawn(async move {
         client
-            .get_ssl_vpn_server_status(pb::GetSslVpnServerStatusRequest {
-                region_id: REGION.into(),
-                ssl_vpn_server_id: SERVER.into(),
-            })
+            .get_ssl_vpn_server_status(status_request(SERVER))
             .await
     });
-    wait_for_in_flight(&emulator).await;
+    // The call is being handled once its cloud call is held by the fault.
+    // (Not the in-flight gauge: the metrics registry is the process's, and
+    // other tests' calls move it too.)
+    eventually(
+        "the call reaches the cloud",
+        Duration::from_secs(1),
+        || async { emulator.counters().faults_injected.contains_key("latency") },
+    )
+    .await;
 
     server.begin_shutdown();
     assert_eq!(
@@ -78,20 +83,6 @@ async fn readiness_follows_the_server_and_drops_when_shutdown_begins() {
         http.get(format!("{base}/healthz")).send().await.is_err(),
         "the admin listener stops with the server"
     );
-}
-
-/// Until the status call is being handled: its cloud call has reached the
-/// emulator and is held there by the latency fault. (Not the in-flight
-/// gauge: the metrics registry is the process's, and other tests' calls
-/// move it too.)
-async fn wait_for_in_flight(emulator: &EmulatorHandle) {
-    for _ in 0..200 {
-        if emulator.counters().faults_injected.contains_key("latency") {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("the call never started");
 }
 
 #[tokio::test]

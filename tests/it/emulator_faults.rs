@@ -3,9 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::emulator::{Call, Cloud};
 use serde_json::json;
 use sslvpn_gateway::emulator::{ActionFaults, EmulatorConfig, Fault, FaultTable};
+
+use crate::support::emulator::{Call, Cloud};
 
 fn describe() -> Call {
     Call::new(

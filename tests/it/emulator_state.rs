@@ -3,8 +3,12 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::emulator::{Algo, Call, Cloud, eventually};
 use sslvpn_gateway::emulator::{EmulatorConfig, Timings};
+
+use crate::support::{
+    emulator::{Algo, Call, Cloud},
+    eventually,
+};
 
 fn modify(server: &str, params: &[(&str, &str)]) -> Call {
     let mut all = vec![("RegionId", "cn-hangzhou"), ("SslVpnServerId", server)];
@@ -90,7 +94,7 @@ async fn busy_then_quiet_then_free() {
         .call(&modify("vss-hz1primary", &[("Port", "1196")]))
         .await;
     assert_eq!((busy.status, busy.code()), (400, "VpnGateway.Configuring"));
-    eventually(Duration::from_secs(5), || async {
+    eventually("the new port shows", Duration::from_secs(5), || async {
         cloud.server("vss-hz1primary").await["Port"] == 1195
     })
     .await;

@@ -5,11 +5,12 @@
 
 use std::{collections::BTreeMap, time::SystemTime};
 
-use crate::support::emulator::raw;
 use sslvpn_gateway::emulator::{
     self, Clock, EmulatorConfig, Fixtures, Timings,
     fixtures::{AccessKey, VpnGateway},
 };
+
+use crate::support::emulator::raw;
 
 const VECTORS: &str = include_str!("../../src/emulator/signature/vectors.http");
 const KEY_ID: &str = "LTAI5tFAKEACCESSKEYID";

@@ -3,12 +3,13 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::support::emulator::{Algo, Call, Cloud, raw, sign, to_bytes};
 use serde_json::json;
 use sslvpn_gateway::emulator::fixtures::{
     DISABLED_ACCESS_KEY_ID, DISABLED_ACCESS_KEY_SECRET, STS_ACCESS_KEY_ID, STS_ACCESS_KEY_SECRET,
     STS_SECURITY_TOKEN,
 };
+
+use crate::support::emulator::{Algo, Call, Cloud, raw, sign, to_bytes};
 
 fn describe_gateway() -> Call {
     Call::new(

@@ -15,7 +15,6 @@ use std::{
     time::Duration,
 };
 
-use crate::support::{harness::*, in_own_process};
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -33,7 +32,9 @@ use sslvpn_gateway::{
 };
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tracing_subscriber::fmt::{MakeWriter, writer::BoxMakeWriter};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+use crate::support::{Capture, eventually, harness::*, in_own_process};
 
 // Credentials only this test uses, so finding them anywhere is a leak.
 const AK_ID: &str = "LTAI5tOBSERVEKEYID9Q";
@@ -94,33 +95,6 @@ impl Collector {
     }
 }
 
-/// Captured log output.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -166,14 +140,6 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
         let (name, value) = line.rsplit_once(' ')?;
         (name == series).then(|| value.parse().ok())?
     })
-}
-
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !done() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn promtool_check(metrics: &str) {
@@ -226,7 +192,7 @@ async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
             .add_service(TraceServiceServer::new(collector.clone()))
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
-    let logs = Logs::default();
+    let logs = Capture::default();
     let telemetry = telemetry::init(TelemetryConfig {
         log_format: LogFormat::Json,
         // Everything, third-party crates included: the secret scan below
@@ -259,10 +225,7 @@ async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
     // A modify under the caller's trace A.
     let reply = client
         .modify_ssl_vpn_server(with_traceparent(
-            pb::ModifySslVpnServerRequest {
-                port: Some(1195),
-                ..modify(SERVER)
-            },
+            port_change(SERVER, 1195),
             TRACE_A,
             PARENT_A,
         ))
@@ -273,10 +236,7 @@ async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
     assert!(!operation.done);
     // A refused one, for the code label and the audit outcome.
     let refused = client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(443),
-            ..modify(SERVER)
-        })
+        .modify_ssl_vpn_server(port_change(SERVER, 443))
         .await
         .expect_err("port 443 is refused");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
@@ -297,7 +257,7 @@ async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
         Some(pb::Phase::Succeeded)
     );
     // The shared poller stops once its last watcher has left.
-    wait_until("the poller stops", || {
+    eventually("the poller stops", Duration::from_secs(10), || async {
         metrics::global().watch_pollers.get([]) == 0
     })
     .await;
