@@ -22,7 +22,7 @@ buf lint
 step "buf breaking (against the contract as of the previous commit on main)"
 scripts/buf-breaking.sh
 
-step "promtool (tests/observability.rs pipes /metrics through 'promtool check metrics')"
+step "promtool (tests/it/observability.rs pipes /metrics through 'promtool check metrics')"
 if ! command -v promtool >/dev/null 2>&1; then
   # Debian's prometheus package ships promtool; CI runs as root.
   export DEBIAN_FRONTEND=noninteractive

@@ -273,13 +273,19 @@ mod tests {
         assert_eq!(parsed.max_message_bytes, default.max_message_bytes);
         assert_eq!(parsed.shutdown_grace, default.shutdown_grace);
         assert_eq!(parsed.cloud.connect_timeout, default.cloud.connect_timeout);
-        assert_eq!(parsed.cloud.retry.max_attempts, default.cloud.retry.max_attempts);
+        assert_eq!(
+            parsed.cloud.retry.max_attempts,
+            default.cloud.retry.max_attempts
+        );
         assert_eq!(parsed.poll.min_interval, default.poll.min_interval);
         assert_eq!(parsed.poll.max_interval, default.poll.max_interval);
         assert_eq!(parsed.watch.max_timeout, default.watch.max_timeout);
         assert_eq!(parsed.security, default.security);
         // The one deliberate difference: the CLI turns the admin listener on.
-        assert_eq!(parsed.admin_listen, Some(SocketAddr::from(([127, 0, 0, 1], 9464))));
+        assert_eq!(
+            parsed.admin_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
+        );
         assert_eq!(default.admin_listen, None);
     }
 }

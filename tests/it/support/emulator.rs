@@ -2,40 +2,22 @@
 //! from the wire reference (V3 and V1), plus raw-socket helpers for what a
 //! well-behaved client never sends.
 
-#![allow(dead_code)]
-
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 use sslvpn_gateway::emulator::{
-    self, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EmulatorConfig, EmulatorHandle,
+    DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EmulatorConfig, EmulatorHandle,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-pub fn pct(s: &str) -> String {
-    utf8_percent_encode(s, UNRESERVED).to_string()
-}
-
-fn canonical(params: &[(String, String)]) -> String {
-    let mut sorted: Vec<&(String, String)> = params.iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    sorted
-        .iter()
-        .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
+use super::{
+    harness::{REGION, start_emulator},
+    wire::{canonical, percent_encode},
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Algo {
@@ -213,7 +195,7 @@ pub fn sign(call: &Call, host: &str) -> Signed {
             }
             let mut all = params.clone();
             all.extend(call.form.iter().cloned());
-            let to_sign = format!("{}&%2F&{}", call.method, pct(&canonical(&all)));
+            let to_sign = format!("{}&%2F&{}", call.method, percent_encode(&canonical(&all)));
             let mut mac =
                 Hmac::<Sha1>::new_from_slice(format!("{}&", call.secret).as_bytes()).unwrap();
             mac.update(to_sign.as_bytes());
@@ -309,7 +291,7 @@ pub struct Cloud {
 impl Cloud {
     pub async fn start(config: EmulatorConfig) -> Self {
         Self {
-            handle: emulator::spawn(config).await.unwrap(),
+            handle: start_emulator(config).await,
         }
     }
 
@@ -334,7 +316,7 @@ impl Cloud {
         let a = self
             .call(&Call::new(
                 "DescribeVpnGateway",
-                &[("RegionId", "cn-hangzhou"), ("VpnGatewayId", id)],
+                &[("RegionId", REGION), ("VpnGatewayId", id)],
             ))
             .await;
         assert_eq!(a.status, 200, "{a:?}");
@@ -345,7 +327,7 @@ impl Cloud {
         let a = self
             .call(&Call::new(
                 "DescribeSslVpnServers",
-                &[("RegionId", "cn-hangzhou"), ("SslVpnServerId", id)],
+                &[("RegionId", REGION), ("SslVpnServerId", id)],
             ))
             .await;
         assert_eq!(a.status, 200, "{a:?}");
@@ -362,20 +344,4 @@ impl Cloud {
         );
         raw(self.handle.addr(), req.as_bytes()).await.unwrap()
     }
-}
-
-/// Polls until `check` holds, for at most `limit`.
-pub async fn eventually<F, Fut>(limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("condition not met within {limit:?}");
 }

@@ -1,61 +1,17 @@
-//! Test helpers for the security tests: throw-away files, token lines,
-//! a tiny PKI (rcgen, on ring) and clients that bring credentials.
-
-#![allow(dead_code)]
-
-use std::{
-    path::{Path, PathBuf},
-    sync::atomic::{AtomicUsize, Ordering},
-};
+//! Test helpers for the security tests: token lines, a tiny PKI (rcgen,
+//! on ring) and clients that bring credentials.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
 use sha2::{Digest, Sha256};
-use sslvpn_gateway::pb::ssl_vpn_service_client::SslVpnServiceClient;
 use tonic::{
     metadata::MetadataValue,
     transport::{Certificate, Channel, ClientTlsConfig, Identity},
 };
 
-/// A directory of files that disappears with the test.
-pub struct Files {
-    dir: PathBuf,
-}
-
-impl Files {
-    pub fn new() -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "sslvpn-sec-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self { dir }
-    }
-
-    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.dir.join(name);
-        // Write-then-rename, as an operator's deploy tool would: a reload
-        // never sees half a file.
-        let tmp = self.dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, contents).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
-        path
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-}
-
-impl Drop for Files {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use super::Files;
 
 /// One line of a tokens file.
 pub fn token_line(identity: &str, token: &str) -> String {
@@ -149,8 +105,6 @@ pub async fn tls_channel(
         .await
 }
 
-pub type Client = SslVpnServiceClient<Channel>;
-
 /// A request with `authorization: Bearer <token>` when a token is given.
 pub fn with_token<T>(message: T, token: Option<&str>) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
@@ -173,8 +127,4 @@ pub fn write_tls(
         client_ca: client_ca.map(|ca| files.write("client-ca.pem", &ca.cert_pem)),
         client_cert_optional: false,
     }
-}
-
-pub fn exists(path: &Path) -> bool {
-    path.exists()
 }

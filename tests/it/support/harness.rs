@@ -1,8 +1,6 @@
 //! A real gateway in front of a real emulator, both on 127.0.0.1:0, and a
 //! tonic client: the whole product as a caller sees it.
 
-#![allow(dead_code)]
-
 use std::time::Duration;
 
 use sslvpn_gateway::{
@@ -15,6 +13,7 @@ use sslvpn_gateway::{
 };
 use tokio::net::TcpListener;
 use tonic::{Streaming, transport::Channel};
+use tonic_types::StatusExt;
 
 pub const REGION: &str = "cn-hangzhou";
 /// The fixture server on an active gateway with MaxConnections 5.
@@ -39,6 +38,8 @@ pub struct Stack {
     pub client: Client,
 }
 
+/// A gateway in front of `emulator`, with its demo credentials and quick
+/// retries and polls.
 pub fn gateway_config(emulator: &EmulatorHandle) -> ServeConfig {
     ServeConfig {
         cloud: CloudConfig {
@@ -65,26 +66,48 @@ pub fn gateway_config(emulator: &EmulatorHandle) -> ServeConfig {
     }
 }
 
+/// A gateway with no cloud behind it, for tests that never get past
+/// validation or start-up. The endpoint is a closed loopback port (9,
+/// discard: privileged, so no test listens there), so a stray call would
+/// fail fast.
+pub fn offline_config() -> ServeConfig {
+    ServeConfig {
+        cloud: CloudConfig {
+            endpoint: Some("http://127.0.0.1:9".into()),
+            ..CloudConfig::default()
+        },
+        credentials: CredentialSource::Static(Credentials::new("test-key-id", "test-key-secret")),
+        ..ServeConfig::default()
+    }
+}
+
 pub async fn start_emulator(config: EmulatorConfig) -> EmulatorHandle {
     emulator::spawn(config).await.expect("emulator starts")
 }
 
-pub async fn start_gateway(config: ServeConfig) -> (ServerHandle, Client) {
+/// The gateway on 127.0.0.1, with a port the kernel picks.
+pub async fn start_server(config: ServeConfig) -> ServerHandle {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = server::start(config, listener)
+    server::start(config, listener)
         .await
-        .expect("gateway starts");
+        .expect("gateway starts")
+}
+
+/// A plaintext gateway and a client of it.
+pub async fn start_gateway(config: ServeConfig) -> (ServerHandle, Client) {
+    let server = start_server(config).await;
     let client = connect(&server).await;
     (server, client)
 }
 
+/// A connected plaintext channel to `url`.
+pub async fn channel(url: String) -> Channel {
+    Channel::from_shared(url).unwrap().connect().await.unwrap()
+}
+
+/// A client of `server` on a connection of its own.
 pub async fn connect(server: &ServerHandle) -> Client {
-    let channel = Channel::from_shared(format!("http://{}", server.local_addr()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    SslVpnServiceClient::new(channel)
+    SslVpnServiceClient::new(channel(format!("http://{}", server.local_addr())).await)
 }
 
 pub async fn stack(config: EmulatorConfig) -> Stack {
@@ -121,6 +144,14 @@ pub fn port_change(server: &str, port: u32) -> pb::ModifySslVpnServerRequest {
     }
 }
 
+/// A status read of `server`.
+pub fn status_request(server: &str) -> pb::GetSslVpnServerStatusRequest {
+    pb::GetSslVpnServerStatusRequest {
+        region_id: REGION.into(),
+        ssl_vpn_server_id: server.into(),
+    }
+}
+
 /// A watch of `server` that follows it until the client leaves.
 pub fn follow(server: &str) -> pb::WatchSslVpnServerRequest {
     pb::WatchSslVpnServerRequest {
@@ -152,6 +183,15 @@ pub async fn collect(
         .await
         .expect("stream completes in time");
     out
+}
+
+/// The `ErrorInfo` reason of a refusal ("" without one).
+pub fn reason(status: &tonic::Status) -> String {
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
 }
 
 pub fn phases(messages: &[pb::WatchSslVpnServerResponse]) -> Vec<pb::Phase> {

@@ -2,16 +2,14 @@
 //! serving, not ready from the moment a shutdown begins while open calls
 //! drain, and gone when the server has stopped.
 
-mod harness;
-
 use std::time::Duration;
 
-use harness::*;
 use sslvpn_gateway::{
-    emulator::{ActionFaults, EmulatorConfig},
-    pb,
+    emulator::{ActionFaults, EmulatorConfig, Fault},
     server::admin::METRICS_CONTENT_TYPE,
 };
+
+use crate::support::{eventually, harness::*};
 
 async fn get(http: &reqwest::Client, url: &str) -> (u16, String) {
     let response = http.get(url).send().await.expect("admin answers");
@@ -52,19 +50,24 @@ async fn readiness_follows_the_server_and_drops_when_shutdown_begins() {
     emulator.emulator().set_faults(
         "DescribeSslVpnServers",
         ActionFaults {
-            latency_ms: 800,
-            ..ActionFaults::default()
+            spike_ms: 800,
+            ..ActionFaults::script([Fault::Latency])
         },
     );
     let in_flight = tokio::spawn(async move {
         client
-            .get_ssl_vpn_server_status(pb::GetSslVpnServerStatusRequest {
-                region_id: REGION.into(),
-                ssl_vpn_server_id: SERVER.into(),
-            })
+            .get_ssl_vpn_server_status(status_request(SERVER))
             .await
     });
-    wait_for_in_flight(&http, &base).await;
+    // The call is being handled once its cloud call is held by the fault.
+    // (Not the in-flight gauge: the metrics registry is the process's, and
+    // other tests' calls move it too.)
+    eventually(
+        "the call reaches the cloud",
+        Duration::from_secs(1),
+        || async { emulator.counters().faults_injected.contains_key("latency") },
+    )
+    .await;
 
     server.begin_shutdown();
     assert_eq!(
@@ -80,24 +83,6 @@ async fn readiness_follows_the_server_and_drops_when_shutdown_begins() {
         http.get(format!("{base}/healthz")).send().await.is_err(),
         "the admin listener stops with the server"
     );
-}
-
-/// Until the status call is being handled, as this server's `/metrics`
-/// tells.
-async fn wait_for_in_flight(http: &reqwest::Client, base: &str) {
-    let series = "sslvpn_rpc_in_flight{method=\"sslvpn.v1.SslVpnService/GetSslVpnServerStatus\"} ";
-    for _ in 0..200 {
-        let (_, text) = get(http, &format!("{base}/metrics")).await;
-        if text
-            .lines()
-            .filter_map(|l| l.strip_prefix(series))
-            .any(|v| v.parse::<f64>().is_ok_and(|v| v > 0.0))
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("the call never started");
 }
 
 #[tokio::test]

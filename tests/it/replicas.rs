@@ -3,24 +3,24 @@
 //! SIGTERM by resuming on the other with the same operation id, and a
 //! modify sent to both with one client token applies once.
 
-mod harness;
-mod procs;
-
 use std::time::Duration;
 
-use harness::*;
-use procs::Replica;
 use sslvpn_gateway::{
     emulator::{self, EmulatorConfig},
     pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
 
-async fn replicas(emulator: &emulator::EmulatorHandle) -> (Replica, Replica) {
+use crate::support::{
+    harness::*,
+    procs::{self, Gateway},
+};
+
+async fn replicas(emulator: &emulator::EmulatorHandle) -> (Gateway, Gateway) {
     let url = emulator.base_url();
     let start = || {
-        Replica::start(
+        Gateway::replica(
             &url,
             emulator::DEMO_ACCESS_KEY_ID,
             emulator::DEMO_ACCESS_KEY_SECRET,
@@ -29,13 +29,8 @@ async fn replicas(emulator: &emulator::EmulatorHandle) -> (Replica, Replica) {
     tokio::join!(start(), start())
 }
 
-async fn connect(replica: &Replica) -> Client {
-    let channel = Channel::from_shared(replica.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    SslVpnServiceClient::new(channel)
+async fn connect(replica: &Gateway) -> Client {
+    SslVpnServiceClient::new(channel(replica.url()).await)
 }
 
 #[tokio::test]
@@ -98,10 +93,7 @@ async fn a_watch_resumes_on_the_other_replica_after_sigterm() {
     let (mut a, b) = replicas(&emulator).await;
     let mut ca = connect(&a).await;
     let op = ca
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(1261),
-            ..modify(SERVER)
-        })
+        .modify_ssl_vpn_server(port_change(SERVER, 1261))
         .await
         .unwrap()
         .into_inner()
@@ -142,7 +134,7 @@ async fn a_watch_resumes_on_the_other_replica_after_sigterm() {
         serde_json::from_str(&stdout.next_line().await.unwrap().unwrap()).unwrap();
     assert_ne!(first["phase"], "PHASE_SUCCEEDED", "still in progress");
 
-    a.terminate().await;
+    a.signal("TERM").await;
 
     // The first replica tells its watchers to go elsewhere, then exits 0.
     let ended = loop {

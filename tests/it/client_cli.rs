@@ -2,13 +2,13 @@
 //! the emulator, judged by what a script sees — stdout, stderr and the
 //! exit code of each outcome.
 
-mod harness;
-mod procs;
-
-use harness::*;
-use procs::client;
 use serde_json::Value;
-use sslvpn_gateway::pb;
+
+use crate::support::{
+    ClosedPort,
+    harness::*,
+    procs::{self, Gateway, client},
+};
 
 fn addr(s: &Stack) -> String {
     format!("http://{}", s.server.local_addr())
@@ -258,10 +258,7 @@ async fn a_watch_past_its_timeout_exits_3() {
     let mut s = stack_with_timings(100, 10_000).await;
     let op = s
         .client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(1252),
-            ..modify(SERVER)
-        })
+        .modify_ssl_vpn_server(port_change(SERVER, 1252))
         .await
         .unwrap()
         .into_inner()
@@ -290,13 +287,9 @@ async fn a_watch_past_its_timeout_exits_3() {
 
 #[tokio::test]
 async fn no_gateway_at_the_address_exits_4() {
-    // A port that was free a moment ago: nothing listens there now.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let closed = ClosedPort::new();
     let run = client(
-        &format!("127.0.0.1:{port}"),
+        &closed.addr.to_string(),
         &[
             "--connect-timeout",
             "2s",
@@ -314,24 +307,16 @@ async fn no_gateway_at_the_address_exits_4() {
 
 #[tokio::test]
 async fn serve_emulator_prints_its_port_and_takes_the_emulator_variables() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let mut serve = procs::command();
-    serve
-        .args(["serve", "--emulator", "--listen", "127.0.0.1:0"])
-        .args(["--admin-listen", "off"])
-        .args(["--poll-min-interval", "50ms"])
-        .env("SSLVPN_EMULATOR_ACCEPT_LAG", "100ms")
-        .env("SSLVPN_EMULATOR_APPLY_TIME", "300ms")
-        .env("SSLVPN_EMULATOR_QUIET_PERIOD", "0s")
-        .stderr(std::process::Stdio::null());
-    let mut serve = serve.spawn().unwrap();
-    let mut lines = BufReader::new(serve.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next_line().await.unwrap().expect("an address line");
-        if let Some(rest) = line.strip_prefix("gateway listening on ") {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let mut serve = Gateway::start(
+        &["--emulator", "--poll-min-interval", "50ms"],
+        &[
+            ("SSLVPN_EMULATOR_ACCEPT_LAG", "100ms"),
+            ("SSLVPN_EMULATOR_APPLY_TIME", "300ms"),
+            ("SSLVPN_EMULATOR_QUIET_PERIOD", "0s"),
+        ],
+    )
+    .await;
+    let addr = serve.addr.clone();
     assert!(
         !addr.ends_with(":0"),
         "the bound port, not the asked one: {addr}"
@@ -352,7 +337,7 @@ async fn serve_emulator_prints_its_port_and_takes_the_emulator_variables() {
         "{:?}",
         started.elapsed()
     );
-    serve.start_kill().unwrap();
+    serve.child.start_kill().unwrap();
 }
 
 #[tokio::test]

@@ -1,13 +1,12 @@
 //! A fake VPC endpoint for the client tests, on 127.0.0.1 only.
 //!
-//! It checks every request's signature with its own compact code, written
-//! from the wire reference's prose (it never calls the crate's signer), so
-//! a signer bug cannot hide behind a matching verifier bug. It records each
+//! It checks every request's signature with compact code of its own,
+//! written from the wire reference's prose (the query encoding is
+//! `support::wire`'s; it never calls the crate's signer), so a signer bug
+//! cannot hide behind a matching verifier bug. It records each
 //! request and answers from a script: scripted replies first, in order,
 //! then a default. A bad signature is answered like the cloud would
 //! (`400 SignatureDoesNotMatch`), and so is a reused nonce.
-
-#![allow(dead_code)]
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -25,8 +24,12 @@ use axum::{
 };
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
+
+use super::{
+    serve_http,
+    wire::{canonical, decode_query, percent_encode},
+};
 
 /// One scripted answer.
 #[derive(Clone, Debug)]
@@ -133,12 +136,7 @@ impl FakeUpstream {
             requests: Mutex::new(Vec::new()),
             nonces: Mutex::new(HashSet::new()),
         });
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = serve_http(Router::new().fallback(handle).with_state(shared.clone())).await;
         Self { addr, shared }
     }
 
@@ -251,44 +249,6 @@ fn find(params: &[(String, String)], name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn decode_query(q: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_decode_str(&s.replace('+', " "))
-            .decode_utf8_lossy()
-            .into_owned()
-    };
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-/// RFC 3986 with uppercase hex: only `A-Z a-z 0-9 - _ . ~` stay.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn canonical(params: &[(String, String)]) -> String {
-    let mut pairs: Vec<(String, String)> = params.iter().map(|(k, v)| (enc(k), enc(v))).collect();
-    pairs.sort();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 fn check_date(date: &str) -> Result<(), String> {
     let t = humantime::parse_rfc3339(date).map_err(|e| format!("bad date {date:?}: {e}"))?;
     let skew = match SystemTime::now().duration_since(t) {
@@ -391,7 +351,7 @@ fn verify_v1(method: &str, params: &[(String, String)], secret: &str) -> Result<
         .filter(|(k, _)| k != "Signature")
         .cloned()
         .collect();
-    let to_sign = format!("{method}&%2F&{}", enc(&canonical(&rest)));
+    let to_sign = format!("{method}&%2F&{}", percent_encode(&canonical(&rest)));
     let mut mac =
         hmac::Hmac::<sha1::Sha1>::new_from_slice(format!("{secret}&").as_bytes()).unwrap();
     mac.update(to_sign.as_bytes());

@@ -4,11 +4,12 @@
 //! byte. The captured blocks are pasted verbatim and parsed here, so the
 //! inputs are exactly what the SDK sent.
 
-use percent_encoding::percent_decode_str;
 use sslvpn_gateway::cloud::{
     Credentials,
     sign::{self, V1Input, V3Input},
 };
+
+use crate::support::wire::decode_query;
 
 const AK: &str = "LTAI5tFAKEACCESSKEYID";
 const SECRET: &str = "FakeSecret0123456789abcdefABCDEF";
@@ -68,23 +69,6 @@ impl Captured {
             .map(|(_, v)| v.as_str())
             .unwrap_or_else(|| panic!("no parameter {name}"))
     }
-}
-
-/// Form/URL decoding as the server does it (`+` is a space).
-fn decode_query(q: &str) -> Vec<(String, String)> {
-    let decode = |s: &str| {
-        percent_decode_str(&s.replace('+', " "))
-            .decode_utf8()
-            .unwrap()
-            .into_owned()
-    };
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
 }
 
 /// Signs a captured V3 request with the same inputs and returns the result

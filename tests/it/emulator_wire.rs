@@ -1,16 +1,15 @@
 //! The emulator's wire over real HTTP on loopback: both signatures in every
 //! placement, the cloud's refusals, garbage, and the admin API.
 
-mod emulator_common;
-
 use std::time::{Duration, SystemTime};
 
-use emulator_common::{Algo, Call, Cloud, raw, sign, to_bytes};
 use serde_json::json;
 use sslvpn_gateway::emulator::fixtures::{
     DISABLED_ACCESS_KEY_ID, DISABLED_ACCESS_KEY_SECRET, STS_ACCESS_KEY_ID, STS_ACCESS_KEY_SECRET,
     STS_SECURITY_TOKEN,
 };
+
+use crate::support::emulator::{Algo, Call, Cloud, raw, sign, to_bytes};
 
 fn describe_gateway() -> Call {
     Call::new(

@@ -4,31 +4,27 @@
 //! saw and the `Debug`/`Display` of the security types searched for them:
 //! zero hits. Positive controls prove the capture caught the scenario.
 //!
-//! One test in this binary: it installs the process's tracing subscriber.
+//! The test runs in a process of its own (`support::in_own_process`): it
+//! installs the process's tracing subscriber.
 
-mod harness;
-mod secure;
+use std::time::Duration;
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
-
-use harness::{REGION, SERVER, start_emulator};
-use secure::{Ca, Files, tls_channel, token_line, with_token, write_tls};
 use sslvpn_gateway::{
     access::limits::LimitsConfig,
     access::{Access, AccessConfig},
-    cloud::{CloudConfig, Credentials, RetryPolicy, SignatureVersion},
-    emulator::{EmulatorConfig, Fixtures, fixtures::AccessKey},
+    cloud::{Credentials, RetryPolicy, SignatureVersion},
+    emulator::{EmulatorConfig, EmulatorHandle, Fixtures, fixtures::AccessKey},
     pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
-    server,
     server::config::{CredentialSource, ServeConfig},
-    watch::PollConfig,
 };
-use tokio::net::TcpListener;
 use tracing_subscriber::fmt::format::FmtSpan;
+
+use crate::support::{
+    Capture, Files,
+    harness::{self, SERVER, start_emulator},
+    in_own_process,
+    secure::{Ca, tls_channel, token_line, with_token, write_tls},
+};
 
 const ALICE_TOKEN: &str = "AliceBearer-3f9a1c7e5b2d4086a1b2c3d4e5f60718";
 const BOB_TOKEN: &str = "BobBearer-8e7d6c5b4a39281706f5e4d3c2b1a0ff";
@@ -42,49 +38,27 @@ const POLICY: &str = r#"{"rules":[
   {"identities":["alice","spiffe://scan.example/ops"],"rpcs":["*"],"gateways":["vpn-hz1primary"]}
 ]}"#;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 fn percent(s: &str) -> String {
     sslvpn_gateway::cloud::sign::percent_encode(s)
 }
 
+/// The harness's gateway with these credentials and signature, and two
+/// quick attempts per call.
 fn gateway_config(
-    endpoint: String,
+    emulator: &EmulatorHandle,
     credentials: Credentials,
     version: SignatureVersion,
 ) -> ServeConfig {
-    ServeConfig {
-        cloud: CloudConfig {
-            endpoint: Some(endpoint),
-            signature_version: version,
-            retry: RetryPolicy {
-                max_attempts: 2,
-                base_delay: Duration::from_millis(10),
-                max_delay: Duration::from_millis(20),
-                max_total: Duration::from_secs(2),
-            },
-            ..CloudConfig::default()
-        },
-        credentials: CredentialSource::Static(credentials),
-        poll: PollConfig {
-            min_interval: Duration::from_millis(25),
-            max_interval: Duration::from_millis(100),
-            call_timeout: Duration::from_secs(5),
-        },
-        shutdown_grace: Duration::from_secs(2),
-        ..ServeConfig::default()
-    }
+    let mut config = harness::gateway_config(emulator);
+    config.credentials = CredentialSource::Static(credentials);
+    config.cloud.signature_version = version;
+    config.cloud.retry = RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(20),
+        max_total: Duration::from_secs(2),
+    };
+    config
 }
 
 /// Everything a caller saw of a status.
@@ -100,15 +74,19 @@ fn shown(status: &tonic::Status) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
+    if !in_own_process("security_secrets::no_secret_reaches_logs_spans_errors_or_debug_output")
+        .await
+    {
+        return;
+    }
     let capture = Capture::default();
-    let writer = capture.clone();
     tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
+        .with_writer(capture.clone())
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
         .with_span_events(FmtSpan::NEW | FmtSpan::CLOSE)
         .try_init()
-        .expect("the only subscriber in this test binary");
+        .expect("the only subscriber in this process");
 
     let files = Files::new();
     let ca = Ca::new("scan CA");
@@ -146,11 +124,10 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
     let sts = Credentials::new(KEY_ID, KEY_SECRET).with_security_token(STS_TOKEN);
     let config = ServeConfig {
         security: security.clone(),
-        ..gateway_config(emulator.base_url(), sts.clone(), SignatureVersion::V3)
+        ..gateway_config(&emulator, sts.clone(), SignatureVersion::V3)
     };
     let mut debug_outputs = vec![format!("{config:?}"), format!("{:?}", config.security)];
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gateway = server::start(config.clone(), listener).await.unwrap();
+    let gateway = harness::start_server(config.clone()).await;
     let addr = gateway.local_addr();
     let mut statuses: Vec<tonic::Status> = Vec::new();
 
@@ -158,10 +135,7 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
     let mut client = SslVpnServiceClient::new(tls_channel(addr, &ca.cert_pem, None).await.unwrap());
     let reply = client
         .modify_ssl_vpn_server(with_token(
-            pb::ModifySslVpnServerRequest {
-                port: Some(1195),
-                ..harness::modify(SERVER)
-            },
+            harness::port_change(SERVER, 1195),
             Some(ALICE_TOKEN),
         ))
         .await
@@ -188,18 +162,11 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
             .unwrap(),
     );
     by_cert
-        .get_ssl_vpn_server_status(pb::GetSslVpnServerStatusRequest {
-            region_id: REGION.into(),
-            ssl_vpn_server_id: SERVER.into(),
-        })
+        .get_ssl_vpn_server_status(harness::status_request(SERVER))
         .await
         .unwrap();
     // Refusals: another identity, a wrong token, a forbidden gateway, a
     // malformed header, no credentials; then bob until rate-limited.
-    let status_of = |server: &str| pb::GetSslVpnServerStatusRequest {
-        region_id: REGION.into(),
-        ssl_vpn_server_id: server.into(),
-    };
     for (token, server) in [
         (Some(BOB_TOKEN), SERVER),
         (Some(WRONG_TOKEN), SERVER),
@@ -208,12 +175,12 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
     ] {
         statuses.push(
             client
-                .get_ssl_vpn_server_status(with_token(status_of(server), token))
+                .get_ssl_vpn_server_status(with_token(harness::status_request(server), token))
                 .await
                 .unwrap_err(),
         );
     }
-    let mut malformed = tonic::Request::new(status_of(SERVER));
+    let mut malformed = tonic::Request::new(harness::status_request(SERVER));
     malformed.metadata_mut().insert(
         "authorization",
         format!("Token {ALICE_TOKEN}").parse().unwrap(),
@@ -227,7 +194,7 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
     let mut limited = false;
     for _ in 0..20 {
         let status = client
-            .get_ssl_vpn_server_status(with_token(status_of(SERVER), Some(BOB_TOKEN)))
+            .get_ssl_vpn_server_status(with_token(harness::status_request(SERVER), Some(BOB_TOKEN)))
             .await
             .unwrap_err();
         limited = status.code() == tonic::Code::ResourceExhausted;
@@ -245,11 +212,11 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
         (SignatureVersion::V3, WRONG_SECRET),
     ] {
         let wrong = Credentials::new(KEY_ID, secret).with_security_token(STS_TOKEN);
-        let config = gateway_config(emulator.base_url(), wrong, version);
+        let config = gateway_config(&emulator, wrong, version);
         debug_outputs.push(format!("{config:?}"));
         let (broken, mut plain) = harness::start_gateway(config).await;
         let status = plain
-            .get_ssl_vpn_server_status(status_of(SERVER))
+            .get_ssl_vpn_server_status(harness::status_request(SERVER))
             .await
             .unwrap_err();
         assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
@@ -295,7 +262,7 @@ async fn no_secret_reaches_logs_spans_errors_or_debug_output() {
     emulator.shutdown().await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
 
-    let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).into_owned();
+    let logs = capture.text();
     let errors: Vec<String> = statuses.iter().map(shown).collect();
     let haystacks = [
         ("logs", logs.clone()),

@@ -1,18 +1,12 @@
 //! What the client's spans and logs show: the OTel HTTP client fields and
 //! the cloud's RequestId, never the AccessKeyId, secret, token or
-//! signature. Its own test binary: tracing caches per-callsite interest
+//! signature. The test runs in a process of its own
+//! (`support::in_own_process`): tracing caches per-callsite interest
 //! process-wide, so a scoped subscriber is only reliable when no other test
 //! thread hits the same callsites.
 
-#[path = "support/fake_upstream.rs"]
-mod fake_upstream;
+use std::{sync::Arc, time::Duration};
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
-
-use fake_upstream::{FakeUpstream, Reply};
 use serde_json::json;
 use sslvpn_gateway::{
     cloud::{
@@ -23,34 +17,22 @@ use sslvpn_gateway::{
     validate,
 };
 
+use crate::support::{
+    Capture,
+    fake_upstream::{FakeUpstream, Reply},
+    in_own_process,
+};
+
 const AK: &str = "LTAI5tFAKEACCESSKEYID";
 const SECRET: &str = "FakeSecret0123456789abcdefABCDEF";
 const TOKEN: &str = "CAIS.FAKE+STS/Token==";
 
-/// Captures formatted log output.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[tokio::test]
 async fn spans_and_logs_carry_the_request_but_no_secrets() {
-    let captured = Captured::default();
+    if !in_own_process("cloud_tracing::spans_and_logs_carry_the_request_but_no_secrets").await {
+        return;
+    }
+    let captured = Capture::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(captured.clone())
         .with_max_level(tracing::Level::TRACE)
@@ -108,7 +90,7 @@ async fn spans_and_logs_carry_the_request_but_no_secrets() {
     assert!(!err.message().contains(AK), "{}", err.message());
     assert!(!format!("{err:?}").contains("CAIS"), "{err:?}");
 
-    let out = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let out = captured.text();
     assert!(out.contains(&format!("url.full={}/", up.url())), "{out}");
     assert!(out.contains("http.response.status_code=503"), "{out}");
     assert!(out.contains("otel.kind=\"client\""), "{out}");

@@ -1,11 +1,6 @@
 //! Who may do what: bearer tokens, the policy, and the exact gRPC code for
 //! every combination of credentials, RPC and resource.
 
-mod harness;
-mod secure;
-
-use harness::{REGION, gateway_config, start_emulator, start_gateway};
-use secure::{Files, token_line, with_token};
 use sslvpn_gateway::{
     access::AccessConfig,
     emulator::{EmulatorConfig, EmulatorHandle},
@@ -14,6 +9,12 @@ use sslvpn_gateway::{
 };
 use tonic::Code;
 use tonic_types::StatusExt;
+
+use crate::support::{
+    Files,
+    harness::{self, Client, gateway_config, start_emulator, start_gateway},
+    secure::{token_line, with_token},
+};
 
 const ALICE_TOKEN: &str = "alice-0f1e2d3c4b5a69788796a5b4c3d2e1f0";
 const BOB_TOKEN: &str = "bob-00112233445566778899aabbccddeeff";
@@ -47,7 +48,7 @@ fn security(files: &Files, policy: Option<&str>) -> AccessConfig {
 
 /// An emulator, and a gateway with the test tokens and POLICY; the files
 /// live as long as the returned `Files` (which can rewrite them).
-async fn start_with_policy() -> (Files, EmulatorHandle, ServerHandle, secure::Client) {
+async fn start_with_policy() -> (Files, EmulatorHandle, ServerHandle, Client) {
     let files = Files::new();
     let emulator = start_emulator(EmulatorConfig::default()).await;
     let config = sslvpn_gateway::server::config::ServeConfig {
@@ -67,12 +68,7 @@ enum Rpc {
 
 /// Calls `rpc` on `server` with `token`; the code it ends with (a watch
 /// counts as OK once its first message arrives).
-async fn call(
-    client: &mut secure::Client,
-    rpc: Rpc,
-    server: &str,
-    token: Option<&str>,
-) -> tonic::Status {
+async fn call(client: &mut Client, rpc: Rpc, server: &str, token: Option<&str>) -> tonic::Status {
     let result = match rpc {
         Rpc::Modify => client
             .modify_ssl_vpn_server(with_token(
@@ -85,13 +81,7 @@ async fn call(
             .await
             .map(|_| ()),
         Rpc::Status => client
-            .get_ssl_vpn_server_status(with_token(
-                pb::GetSslVpnServerStatusRequest {
-                    region_id: REGION.into(),
-                    ssl_vpn_server_id: server.into(),
-                },
-                token,
-            ))
+            .get_ssl_vpn_server_status(with_token(harness::status_request(server), token))
             .await
             .map(|_| ()),
         Rpc::Watch => match client
@@ -230,11 +220,7 @@ async fn without_a_policy_every_authenticated_caller_may_do_everything() {
         }
     }
     // Health stays open for probes.
-    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.local_addr()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = harness::channel(format!("http://{}", server.local_addr())).await;
     let health = tonic_health::pb::health_client::HealthClient::new(channel)
         .check(tonic_health::pb::HealthCheckRequest::default())
         .await

@@ -4,7 +4,6 @@
 
 use std::{
     collections::{HashMap, VecDeque},
-    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
@@ -18,34 +17,7 @@ use axum::{
 use serde_json::json;
 use sslvpn_gateway::cloud::{ChainConfig, CredentialProvider, EcsRamRole, default_chain};
 
-/// A temporary HOME, removed on drop.
-struct TempHome(PathBuf);
-
-impl TempHome {
-    fn new() -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("cloud-creds-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn write(&self, relative: &str, text: &str) -> PathBuf {
-        let path = self.0.join(relative);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempHome {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::support::{ClosedPort, Files, serve_http};
 
 const CLI_CONFIG: &str = r#"{
   "current": "prod",
@@ -66,12 +38,12 @@ fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 /// No metadata service: the chain must not wait for 100.100.100.200.
-fn chain(home: &TempHome, mut vars: HashMap<String, String>) -> ChainConfig {
+fn chain(home: &Files, mut vars: HashMap<String, String>) -> ChainConfig {
     vars.entry("ALIBABA_CLOUD_ECS_METADATA_DISABLED".into())
         .or_insert_with(|| "true".into());
     ChainConfig {
         env: vars,
-        home: Some(home.path().to_path_buf()),
+        home: Some(home.dir().to_path_buf()),
         ..ChainConfig::default()
     }
 }
@@ -88,7 +60,7 @@ async fn resolve(config: &ChainConfig) -> (String, String, Option<String>) {
 
 #[tokio::test]
 async fn environment_alone() {
-    let home = TempHome::new();
+    let home = Files::new();
     let config = chain(
         &home,
         env(&[
@@ -112,7 +84,7 @@ async fn environment_alone() {
 
 #[tokio::test]
 async fn cli_profile_alone_in_ak_and_sts_modes() {
-    let home = TempHome::new();
+    let home = Files::new();
     home.write(".aliyun/config.json", CLI_CONFIG);
     // The file's current profile.
     assert_eq!(
@@ -141,7 +113,7 @@ async fn cli_profile_alone_in_ak_and_sts_modes() {
 
 #[tokio::test]
 async fn a_configured_unsupported_source_stops_the_chain_instead_of_falling_back() {
-    let home = TempHome::new();
+    let home = Files::new();
     // A later source that would work: the chain must not reach it.
     home.write(".alibabacloud/credentials.ini", INI);
     home.write(
@@ -164,7 +136,7 @@ async fn a_configured_unsupported_source_stops_the_chain_instead_of_falling_back
     );
 
     // The OIDC role comes before both files in the official order.
-    std::fs::remove_file(home.path().join(".aliyun/config.json")).unwrap();
+    std::fs::remove_file(home.path(".aliyun/config.json")).unwrap();
     let oidc = [
         ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/var/run/secrets/token"),
         ("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1:role/ops"),
@@ -193,7 +165,7 @@ async fn a_configured_unsupported_source_stops_the_chain_instead_of_falling_back
 
 #[tokio::test]
 async fn credentials_file_alone() {
-    let home = TempHome::new();
+    let home = Files::new();
     home.write(".alibabacloud/credentials.ini", INI);
     assert_eq!(
         resolve(&chain(&home, env(&[]))).await,
@@ -206,7 +178,7 @@ async fn credentials_file_alone() {
         "OTHER_ID"
     );
     // ALIBABA_CLOUD_CREDENTIALS_FILE moves it.
-    let elsewhere = TempHome::new();
+    let elsewhere = Files::new();
     let path = elsewhere.write("creds.ini", &INI.replace("INI_ID", "MOVED_ID"));
     let config = chain(
         &home,
@@ -217,7 +189,7 @@ async fn credentials_file_alone() {
 
 #[tokio::test]
 async fn sources_are_tried_in_the_official_order() {
-    let home = TempHome::new();
+    let home = Files::new();
     home.write(".aliyun/config.json", CLI_CONFIG);
     home.write(".alibabacloud/credentials.ini", INI);
     let env_vars = [
@@ -243,7 +215,7 @@ async fn sources_are_tried_in_the_official_order() {
 
 #[tokio::test]
 async fn nothing_found_lists_every_source_tried() {
-    let home = TempHome::new();
+    let home = Files::new();
     let vars = env(&[
         ("ALIBABA_CLOUD_ACCESS_KEY_ID", "HALF_ID"),
         ("ALIBABA_CLOUD_CREDENTIALS_URI", "http://127.0.0.1:1/creds"),
@@ -337,12 +309,7 @@ async fn metadata(
 }
 
 async fn start_metadata(meta: Arc<Meta>) -> String {
-    let app = Router::new().fallback(metadata).with_state(meta);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let addr = serve_http(Router::new().fallback(metadata).with_state(meta)).await;
     format!("http://{addr}")
 }
 
@@ -376,7 +343,7 @@ async fn ecs_ram_role_alone_uses_an_imdsv2_token_and_discovers_the_role() {
         Duration::from_secs(6 * 3600),
     )]));
     let url = start_metadata(meta.clone()).await;
-    let home = TempHome::new();
+    let home = Files::new();
     let config = ChainConfig {
         ecs_metadata_url: url,
         ..chain(
@@ -526,7 +493,7 @@ async fn imdsv1_fallback_unless_disabled() {
             .all(|l| l.ends_with("token=-"))
     );
 
-    let home = TempHome::new();
+    let home = Files::new();
     let config = ChainConfig {
         ecs_metadata_url: url,
         ..chain(
@@ -547,11 +514,9 @@ async fn imdsv1_fallback_unless_disabled() {
 
 #[tokio::test]
 async fn an_unreachable_metadata_service_ends_the_chain_quickly() {
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let home = TempHome::new();
+    let port = ClosedPort::new();
+    let closed = port.addr;
+    let home = Files::new();
     let config = ChainConfig {
         ecs_metadata_url: format!("http://{closed}"),
         ecs_metadata_timeout: Duration::from_millis(300),

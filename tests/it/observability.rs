@@ -4,11 +4,9 @@
 //! `promtool check metrics`), every log line through the JSON formatter.
 //! Then none of it may contain the configured credentials.
 //!
-//! Its own test binary with a single test: it installs the process-wide
-//! subscriber, tracer provider and propagator. The metrics are the started
-//! gateway's own, read from its admin listener.
-
-mod harness;
+//! The test runs in a process of its own (`support::in_own_process`): it
+//! installs the process-wide subscriber, tracer provider and propagator.
+//! The metrics are the started gateway's own, read from its admin listener.
 
 use std::{
     io::Write as _,
@@ -17,7 +15,6 @@ use std::{
     time::Duration,
 };
 
-use harness::*;
 use opentelemetry_proto::tonic::{
     collector::trace::v1::{
         ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -35,7 +32,9 @@ use sslvpn_gateway::{
 };
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
-use tracing_subscriber::fmt::{MakeWriter, writer::BoxMakeWriter};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+use crate::support::{Capture, harness::*, in_own_process};
 
 // Credentials only this test uses, so finding them anywhere is a leak.
 const AK_ID: &str = "LTAI5tOBSERVEKEYID9Q";
@@ -93,33 +92,6 @@ impl Collector {
                 _ => None,
             })
             .collect()
-    }
-}
-
-/// Captured log output.
-#[derive(Clone, Default)]
-struct Logs(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Logs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Logs {
-    type Writer = Logs;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Logs {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
 
@@ -215,6 +187,13 @@ fn promtool_check(metrics: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
+    if !in_own_process(
+        "observability::a_modify_and_its_watch_are_traced_measured_logged_and_audited",
+    )
+    .await
+    {
+        return;
+    }
     // The collector, then telemetry exporting to it.
     let collector = Collector::default();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -224,7 +203,7 @@ async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
             .add_service(TraceServiceServer::new(collector.clone()))
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
-    let logs = Logs::default();
+    let logs = Capture::default();
     let telemetry = telemetry::init(TelemetryConfig {
         log_format: LogFormat::Json,
         // Everything, third-party crates included: the secret scan below
@@ -257,10 +236,7 @@ async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
     // A modify under the caller's trace A.
     let reply = client
         .modify_ssl_vpn_server(with_traceparent(
-            pb::ModifySslVpnServerRequest {
-                port: Some(1195),
-                ..modify(SERVER)
-            },
+            port_change(SERVER, 1195),
             TRACE_A,
             PARENT_A,
         ))
@@ -271,10 +247,7 @@ async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
     assert!(!operation.done);
     // A refused one, for the code label and the audit outcome.
     let refused = client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(443),
-            ..modify(SERVER)
-        })
+        .modify_ssl_vpn_server(port_change(SERVER, 443))
         .await
         .expect_err("port 443 is refused");
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);

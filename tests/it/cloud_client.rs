@@ -2,9 +2,6 @@
 //! verifies on its own, parameters, retries and their limits, error
 //! decoding, the typed operations, and what reaches the logs.
 
-#[path = "support/fake_upstream.rs"]
-mod fake_upstream;
-
 use std::{
     collections::HashMap,
     sync::{
@@ -14,7 +11,6 @@ use std::{
     time::Duration,
 };
 
-use fake_upstream::{FakeUpstream, Reply};
 use serde_json::json;
 use sslvpn_gateway::{
     cloud::{
@@ -26,6 +22,11 @@ use sslvpn_gateway::{
     validate,
 };
 use tokio::time::Instant;
+
+use crate::support::{
+    ClosedPort,
+    fake_upstream::{FakeUpstream, Reply},
+};
 
 const AK: &str = "LTAI5tFAKEACCESSKEYID";
 const SECRET: &str = "FakeSecret0123456789abcdefABCDEF";
@@ -574,10 +575,8 @@ async fn a_rejected_sts_token_is_refreshed_once() {
 
 #[tokio::test]
 async fn connect_errors_are_transient_and_retried() {
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let port = ClosedPort::new();
+    let closed = port.addr;
     let config = CloudConfig {
         endpoint: Some(format!("http://{closed}")),
         retry: fast_retries(2),

@@ -2,41 +2,27 @@
 //! identity a client certificate carries, and certificates that reload
 //! (SIGHUP) without dropping connections.
 
-mod harness;
-mod secure;
-
 use std::time::Duration;
 
-use harness::{GATEWAY, REGION, SERVER, gateway_config, start_emulator};
-use secure::{Ca, Files, Pair, tls_channel, token_line, with_token, write_tls};
 use sslvpn_gateway::{
     access::AccessConfig,
     emulator::EmulatorConfig,
     pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
     server::config::ServeConfig,
-    server::{self, ServerHandle},
 };
-use tokio::net::TcpListener;
 use tonic::{Code, transport::Channel};
+
+use crate::support::{
+    Files, eventually,
+    harness::{self, GATEWAY, SERVER, gateway_config, start_emulator, start_server},
+    procs::Gateway,
+    secure::{Ca, Pair, tls_channel, token_line, with_token, write_tls},
+};
 
 const DEPLOYER: &str = "spiffe://test.example/ns/netops/sa/deployer";
 const POLICY: &str =
     r#"{"rules":[{"identities":["spiffe://test.example/ns/netops/*"],"rpcs":["*"]}]}"#;
 const TOKEN: &str = "tls-token-5f4e3d2c1b0a99887766554433221100";
-
-async fn start(config: ServeConfig) -> ServerHandle {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    server::start(config, listener)
-        .await
-        .expect("gateway starts")
-}
-
-fn status_request() -> pb::GetSslVpnServerStatusRequest {
-    pb::GetSslVpnServerStatusRequest {
-        region_id: REGION.into(),
-        ssl_vpn_server_id: SERVER.into(),
-    }
-}
 
 /// Connects with `client` (if any) and asks for the status: the code the
 /// caller ends up with, whether the handshake or the call refused it.
@@ -51,7 +37,7 @@ async fn status_code(
         Err(_) => return Code::Unavailable,
     };
     match SslVpnServiceClient::new(channel)
-        .get_ssl_vpn_server_status(with_token(status_request(), token))
+        .get_ssl_vpn_server_status(with_token(harness::status_request(SERVER), token))
         .await
     {
         Ok(_) => Code::Ok,
@@ -73,7 +59,7 @@ async fn mtls_lets_in_only_certificates_of_the_client_ca() {
         },
         ..gateway_config(&emulator)
     };
-    let server = start(config).await;
+    let server = start_server(config).await;
     let addr = server.local_addr();
 
     // No certificate: the handshake fails (CertificateRequired).
@@ -117,7 +103,7 @@ async fn mtls_lets_in_only_certificates_of_the_client_ca() {
         .await;
     if let Ok(channel) = plaintext {
         let result = SslVpnServiceClient::new(channel)
-            .get_ssl_vpn_server_status(status_request())
+            .get_ssl_vpn_server_status(harness::status_request(SERVER))
             .await;
         assert!(result.is_err());
     }
@@ -152,7 +138,7 @@ async fn with_tokens_too_a_client_certificate_becomes_optional() {
         },
         ..gateway_config(&emulator)
     };
-    let server = start(config).await;
+    let server = start_server(config).await;
     let addr = server.local_addr();
     let deployer = ca.client(Some(DEPLOYER), None);
     assert_eq!(status_code(addr, &ca, None, Some(TOKEN)).await, Code::Ok);
@@ -191,20 +177,14 @@ async fn certificates_reload_without_dropping_connections() {
         },
         ..gateway_config(&emulator)
     };
-    let server = start(config).await;
+    let server = start_server(config).await;
     let addr = server.local_addr();
 
     // A connection made before the reload, with a watch stream open on it.
     let channel = tls_channel(addr, &old_ca.cert_pem, None).await.unwrap();
     let mut client = SslVpnServiceClient::new(channel);
     let mut stream = client
-        .watch_ssl_vpn_server(with_token(
-            pb::WatchSslVpnServerRequest {
-                follow: true,
-                ..harness::watch(SERVER, "")
-            },
-            Some(TOKEN),
-        ))
+        .watch_ssl_vpn_server(with_token(harness::follow(SERVER), Some(TOKEN)))
         .await
         .unwrap()
         .into_inner();
@@ -276,48 +256,29 @@ async fn certificates_reload_without_dropping_connections() {
 #[cfg(unix)]
 #[tokio::test]
 async fn sighup_reloads_the_running_gateway() {
-    use std::process::{Command, Stdio};
-
     let files = Files::new();
     let old_ca = Ca::new("old CA");
     let new_ca = Ca::new("new CA");
     let tls = write_tls(&files, &old_ca.server(), None);
     let tokens = files.write("tokens", &token_line("ops", TOKEN));
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_sslvpn-gateway"))
-        .arg("serve")
-        .args([
-            "--listen",
-            &addr.to_string(),
+    let gateway = Gateway::start(
+        &[
             "--endpoint",
             "http://127.0.0.1:9",
-        ])
-        .arg("--tls-cert")
-        .arg(&tls.cert)
-        .arg("--tls-key")
-        .arg(&tls.key)
-        .arg("--auth-tokens")
-        .arg(&tokens)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "test-key-id")
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-key-secret")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let pid = child.id();
-    let _guard = Kill(child);
+            "--tls-cert",
+            tls.cert.to_str().unwrap(),
+            "--tls-key",
+            tls.key.to_str().unwrap(),
+            "--auth-tokens",
+            tokens.to_str().unwrap(),
+        ],
+        &[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", "test-key-id"),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-key-secret"),
+        ],
+    )
+    .await;
+    let addr: std::net::SocketAddr = gateway.addr.parse().unwrap();
 
     let health = |ca: &Ca| {
         let pem = ca.cert_pem.clone();
@@ -331,31 +292,18 @@ async fn sighup_reloads_the_running_gateway() {
             }
         }
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !health(&old_ca).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the gateway did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // Serving (and so handling SIGHUP) with the first certificate.
+    eventually("the gateway serves", Duration::from_secs(30), || {
+        health(&old_ca)
+    })
+    .await;
     let renewed = new_ca.server();
     files.write("server.pem", &renewed.cert_pem);
     files.write("server.key", &renewed.key_pem);
-    assert!(
-        Command::new("kill")
-            .args(["-HUP", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !health(&new_ca).await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "SIGHUP did not reload"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    gateway.signal("HUP").await;
+    eventually("SIGHUP reloads", Duration::from_secs(10), || {
+        health(&new_ca)
+    })
+    .await;
     assert!(!health(&old_ca).await);
 }

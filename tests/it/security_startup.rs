@@ -3,12 +3,6 @@
 //! happen before binding, or on a listener bound to 0.0.0.0:0 that nobody
 //! connects to.
 
-mod harness;
-mod secure;
-
-use std::{process::Command, time::Duration};
-
-use secure::{Ca, Files, token_line, write_tls};
 use sslvpn_gateway::{
     access::{AccessConfig, AccessError},
     server::config::ServeConfig,
@@ -16,22 +10,23 @@ use sslvpn_gateway::{
 };
 use tokio::net::TcpListener;
 
-fn base() -> ServeConfig {
-    ServeConfig {
-        cloud: sslvpn_gateway::cloud::CloudConfig {
-            endpoint: Some("http://127.0.0.1:9".into()),
-            ..Default::default()
-        },
-        credentials: sslvpn_gateway::server::config::CredentialSource::Static(
-            sslvpn_gateway::cloud::Credentials::new("test-key-id", "test-key-secret"),
-        ),
-        ..ServeConfig::default()
-    }
-}
+use crate::support::{
+    Files,
+    harness::offline_config,
+    procs,
+    secure::{Ca, token_line, write_tls},
+};
 
 async fn start_on_any_address(security: AccessConfig) -> Result<server::ServerHandle, ServeError> {
     let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
-    server::start(ServeConfig { security, ..base() }, listener).await
+    server::start(
+        ServeConfig {
+            security,
+            ..offline_config()
+        },
+        listener,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -104,7 +99,7 @@ async fn run_refuses_before_binding() {
     // after the bind, this would fail with a bind error instead.
     let config = ServeConfig {
         listen: "192.0.2.1:50051".parse().unwrap(),
-        ..base()
+        ..offline_config()
     };
     let err = server::run(config, std::future::pending())
         .await
@@ -163,7 +158,11 @@ async fn bad_security_files_stop_start_up_with_the_file_named() {
     ];
     for (security, expected) in cases {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let err = match server::start(ServeConfig { security, ..base() }, listener).await {
+        let config = ServeConfig {
+            security,
+            ..offline_config()
+        };
+        let err = match server::start(config, listener).await {
             Ok(_) => panic!("started despite: {expected}"),
             Err(err) => err.to_string(),
         };
@@ -171,56 +170,37 @@ async fn bad_security_files_stop_start_up_with_the_file_named() {
     }
 }
 
-#[test]
-fn the_binary_says_why_and_exits() {
+#[tokio::test]
+async fn the_binary_says_why_and_exits() {
     for (args, missing) in [
         (vec![], "in plaintext and without authentication"),
         (vec!["--auth-tokens", "/nonexistent/tokens"], "in plaintext"),
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sslvpn-gateway"));
-        child
-            .args([
-                "serve",
-                "--listen",
-                "0.0.0.0:50051",
-                "--endpoint",
-                "http://127.0.0.1:9",
-            ])
-            .args(&args)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", "test-key-id")
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-key-secret")
-            .env_remove("SSLVPN_INSECURE");
-        let output = run_bounded(child, Duration::from_secs(30));
-        assert!(!output.status.success());
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        let mut all = vec![
+            "serve",
+            "--listen",
+            "0.0.0.0:50051",
+            "--endpoint",
+            "http://127.0.0.1:9",
+        ];
+        all.extend(args);
+        // The environment is cleared, SSLVPN_INSECURE included.
+        let run = procs::run(
+            &all,
+            &[
+                ("ALIBABA_CLOUD_ACCESS_KEY_ID", "test-key-id"),
+                ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "test-key-secret"),
+            ],
+        )
+        .await;
+        assert_ne!(run.code, 0, "{run:?}");
         assert!(
-            stderr.contains("refusing to listen on 0.0.0.0:50051")
-                && stderr.contains(missing)
-                && stderr.contains("--insecure"),
-            "{stderr}"
+            run.stderr.contains("refusing to listen on 0.0.0.0:50051")
+                && run.stderr.contains(missing)
+                && run.stderr.contains("--insecure"),
+            "{}",
+            run.stderr
         );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(!stdout.contains("gateway listening"), "{stdout}");
-    }
-}
-
-/// Runs a command that should exit by itself, killing it if it does not.
-fn run_bounded(mut command: Command, limit: Duration) -> std::process::Output {
-    let child = command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let id = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").arg(id.to_string()).status();
-            panic!("the gateway did not exit within {limit:?}");
-        }
+        assert!(!run.stdout.contains("gateway listening"), "{}", run.stdout);
     }
 }

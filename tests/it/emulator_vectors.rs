@@ -3,17 +3,16 @@
 //! clock is pinned at each capture time: every one must get past
 //! authentication and be answered by its action.
 
-mod emulator_common;
-
 use std::{collections::BTreeMap, time::SystemTime};
 
-use emulator_common::raw;
 use sslvpn_gateway::emulator::{
     self, Clock, EmulatorConfig, Fixtures, Timings,
     fixtures::{AccessKey, VpnGateway},
 };
 
-const VECTORS: &str = include_str!("../src/emulator/signature/vectors.http");
+use crate::support::emulator::raw;
+
+const VECTORS: &str = include_str!("../../src/emulator/signature/vectors.http");
 const KEY_ID: &str = "LTAI5tFAKEACCESSKEYID";
 const SECRET: &str = "FakeSecret0123456789abcdefABCDEF";
 const STS_TOKEN: &str = "CAIS.FAKE+STS/Token==";

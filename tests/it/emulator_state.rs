@@ -1,12 +1,14 @@
 //! The asynchronous state machine and idempotency over real HTTP, with
 //! small timings (accept lag 50 ms, apply time 150 ms).
 
-mod emulator_common;
-
 use std::time::{Duration, Instant};
 
-use emulator_common::{Algo, Call, Cloud, eventually};
 use sslvpn_gateway::emulator::{EmulatorConfig, Timings};
+
+use crate::support::{
+    emulator::{Algo, Call, Cloud},
+    eventually,
+};
 
 fn modify(server: &str, params: &[(&str, &str)]) -> Call {
     let mut all = vec![("RegionId", "cn-hangzhou"), ("SslVpnServerId", server)];
@@ -92,7 +94,7 @@ async fn busy_then_quiet_then_free() {
         .call(&modify("vss-hz1primary", &[("Port", "1196")]))
         .await;
     assert_eq!((busy.status, busy.code()), (400, "VpnGateway.Configuring"));
-    eventually(Duration::from_secs(5), || async {
+    eventually("the new port shows", Duration::from_secs(5), || async {
         cloud.server("vss-hz1primary").await["Port"] == 1195
     })
     .await;

@@ -1,13 +1,8 @@
 //! Per-caller and global limits, end to end: they trip with
 //! RESOURCE_EXHAUSTED and RetryInfo, and recover.
 
-mod harness;
-mod secure;
-
 use std::time::Duration;
 
-use harness::{REGION, SERVER, gateway_config, start_emulator, start_gateway};
-use secure::{Files, token_line, with_token};
 use sslvpn_gateway::{
     access::AccessConfig,
     access::limits::{Http2Limits, LimitsConfig},
@@ -17,6 +12,12 @@ use sslvpn_gateway::{
 };
 use tonic::{Code, Streaming};
 use tonic_types::StatusExt;
+
+use crate::support::{
+    Files,
+    harness::{self, Client, SERVER, gateway_config, reason, start_emulator, start_gateway},
+    secure::{token_line, with_token},
+};
 
 const ALICE: &str = "alice-limits-00112233445566778899aabb";
 const BOB: &str = "bob-limits-00112233445566778899aabbcc";
@@ -33,13 +34,10 @@ fn security(files: &Files, limits: LimitsConfig) -> AccessConfig {
 }
 
 /// A call that never reaches the cloud: INVALID_ARGUMENT when admitted.
-async fn cheap_call(client: &mut secure::Client, token: &str) -> tonic::Status {
+async fn cheap_call(client: &mut Client, token: &str) -> tonic::Status {
     client
         .get_ssl_vpn_server_status(with_token(
-            pb::GetSslVpnServerStatusRequest {
-                region_id: REGION.into(),
-                ssl_vpn_server_id: "not-a-server-id".into(),
-            },
+            harness::status_request("not-a-server-id"),
             Some(token),
         ))
         .await
@@ -47,18 +45,12 @@ async fn cheap_call(client: &mut secure::Client, token: &str) -> tonic::Status {
 }
 
 async fn follow(
-    client: &mut secure::Client,
+    client: &mut Client,
     token: &str,
     server: &str,
 ) -> Result<Streaming<pb::WatchSslVpnServerResponse>, tonic::Status> {
     let mut stream = client
-        .watch_ssl_vpn_server(with_token(
-            pb::WatchSslVpnServerRequest {
-                follow: true,
-                ..harness::watch(server, "")
-            },
-            Some(token),
-        ))
+        .watch_ssl_vpn_server(with_token(harness::follow(server), Some(token)))
         .await?
         .into_inner();
     stream.message().await?.expect("the current state first");
@@ -71,14 +63,6 @@ fn retry_delay(status: &tonic::Status) -> Duration {
         .retry_info()
         .and_then(|r| r.retry_delay)
         .expect("RetryInfo")
-}
-
-fn reason(status: &tonic::Status) -> String {
-    status
-        .get_error_details()
-        .error_info()
-        .map(|i| i.reason.clone())
-        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -216,13 +200,7 @@ async fn http2_limits_bound_headers_and_streams_per_connection() {
     let (server, mut client) = start_gateway(config).await;
 
     // Oversized metadata never reaches the service.
-    let mut request = with_token(
-        pb::GetSslVpnServerStatusRequest {
-            region_id: REGION.into(),
-            ssl_vpn_server_id: "not-a-server-id".into(),
-        },
-        Some(ALICE),
-    );
+    let mut request = with_token(harness::status_request("not-a-server-id"), Some(ALICE));
     request
         .metadata_mut()
         .insert("x-padding", "p".repeat(8192).parse().unwrap());

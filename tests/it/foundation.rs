@@ -4,40 +4,23 @@
 use std::time::Duration;
 
 use sslvpn_gateway::{
-    cloud::{CloudConfig, Credentials},
     pb::{self, ssl_vpn_service_client::SslVpnServiceClient},
-    server::config::{CredentialSource, ServeConfig},
-    server::{self, ServerHandle},
+    server::ServerHandle,
+    server::config::ServeConfig,
 };
-use tokio::net::TcpListener;
 use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt;
 
-/// No cloud behind it: these tests never get past validation. The endpoint
-/// is a closed loopback port, so a stray call would fail fast.
-fn config() -> ServeConfig {
-    ServeConfig {
-        cloud: CloudConfig {
-            endpoint: Some("http://127.0.0.1:9".into()),
-            ..CloudConfig::default()
-        },
-        credentials: CredentialSource::Static(Credentials::new("test-key-id", "test-key-secret")),
-        ..ServeConfig::default()
-    }
-}
+use crate::support::harness::{channel, offline_config, start_server};
 
+/// No cloud behind it: these tests never get past validation.
 async fn start() -> (ServerHandle, Channel) {
-    start_with(config()).await
+    start_with(offline_config()).await
 }
 
 async fn start_with(config: ServeConfig) -> (ServerHandle, Channel) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let handle = server::start(config, listener).await.unwrap();
-    let channel = Channel::from_shared(format!("http://{}", handle.local_addr()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let handle = start_server(config).await;
+    let channel = channel(format!("http://{}", handle.local_addr())).await;
     (handle, channel)
 }
 
@@ -135,7 +118,7 @@ async fn health_reports_serving_then_not_serving_on_shutdown() {
     let grace = Duration::from_millis(500);
     let (handle, channel) = start_with(ServeConfig {
         shutdown_grace: grace,
-        ..config()
+        ..offline_config()
     })
     .await;
     let mut health = HealthClient::new(channel);

@@ -2,17 +2,17 @@
 //! with client certificates from a CA, and bearer tokens, so a caller brings
 //! either. Certificates come from a throwaway CA made per test.
 
-mod harness;
-mod procs;
-mod secure;
-
-use harness::*;
-use procs::client;
-use secure::{Ca, Files, token_line, write_tls};
 use sslvpn_gateway::{
     access::AccessConfig,
     emulator::{EmulatorConfig, EmulatorHandle},
-    server::{self, ServerHandle},
+    server::ServerHandle,
+};
+
+use crate::support::{
+    Files,
+    harness::*,
+    procs::{self, client},
+    secure::{Ca, token_line, write_tls},
 };
 
 const TOKEN: &str = "netops-7c0ffee5d1e4b0a9e8f7a6b5c4d3e2f1";
@@ -29,10 +29,7 @@ async fn secured(files: &Files, ca: &Ca) -> (EmulatorHandle, ServerHandle, Strin
         tokens_file: Some(files.write("tokens", &token_line("netops", TOKEN))),
         ..AccessConfig::default()
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let server = server::start(config, listener)
-        .await
-        .expect("gateway starts");
+    let server = start_server(config).await;
     let addr = format!("127.0.0.1:{}", server.local_addr().port());
     (emulator, server, addr)
 }
@@ -81,12 +78,12 @@ async fn ca_client_certificates_and_tokens_reach_a_secured_gateway() {
     assert!(run.stdout.contains(SERVER), "{}", run.stdout);
 
     // A bearer token instead (from the environment variable, as advised).
-    let mut c = procs::command();
-    c.args(["client", "--addr", &addr, "--ca-cert", ca_pem])
-        .args(status)
-        .env("SSLVPN_TOKEN", TOKEN);
-    let out = c.output().await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let run = procs::run(
+        &args(&["client", "--addr", &addr, "--ca-cert", ca_pem], &status),
+        &[("SSLVPN_TOKEN", TOKEN)],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
 
     // Neither, or a wrong token: UNAUTHENTICATED, exit code 1.
     let run = client(&addr, &args(&["--ca-cert", ca_pem], &status)).await;

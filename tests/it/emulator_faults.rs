@@ -1,13 +1,12 @@
 //! Every injected fault over real HTTP: what a caller sees, and that the
 //! counters saw it too.
 
-mod emulator_common;
-
 use std::time::{Duration, Instant};
 
-use emulator_common::{Call, Cloud};
 use serde_json::json;
 use sslvpn_gateway::emulator::{ActionFaults, EmulatorConfig, Fault, FaultTable};
+
+use crate::support::emulator::{Call, Cloud};
 
 fn describe() -> Call {
     Call::new(

@@ -1,13 +1,12 @@
 //! Watch at scale and across restarts: shared pollers, slow readers,
 //! disconnects, shutdown and resume on a fresh instance.
 
-mod harness;
-
 use std::time::Duration;
 
-use harness::*;
 use sslvpn_gateway::{emulator::EmulatorConfig, pb, watch::PollConfig};
-use tonic::{Code, transport::Channel};
+use tonic::Code;
+
+use crate::support::harness::*;
 
 /// A gateway with a fixed poll interval, so polls can be counted.
 async fn fixed_interval_stack(interval: Duration) -> Stack {
@@ -30,17 +29,11 @@ async fn fixed_interval_stack(interval: Duration) -> Stack {
     }
 }
 
-async fn channels(s: &Stack, n: usize) -> Vec<Client> {
+/// Clients of `s`, each on a connection of its own.
+async fn clients(s: &Stack, n: usize) -> Vec<Client> {
     let mut out = Vec::new();
     for _ in 0..n {
-        let channel = Channel::from_shared(format!("http://{}", s.server.local_addr()))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        out.push(pb::ssl_vpn_service_client::SslVpnServiceClient::new(
-            channel,
-        ));
+        out.push(connect(&s.server).await);
     }
     out
 }
@@ -51,14 +44,11 @@ async fn five_hundred_watchers_share_one_poller() {
     let mut s = fixed_interval_stack(interval).await;
     // Learn the server's gateway once, as any first call would.
     s.client
-        .get_ssl_vpn_server_status(pb::GetSslVpnServerStatusRequest {
-            region_id: REGION.into(),
-            ssl_vpn_server_id: SERVER.into(),
-        })
+        .get_ssl_vpn_server_status(status_request(SERVER))
         .await
         .unwrap();
 
-    let clients = channels(&s, 5).await;
+    let clients = clients(&s, 5).await;
     let mut streams = Vec::new();
     for i in 0..500 {
         let mut client = clients[i % clients.len()].clone();
@@ -105,10 +95,7 @@ async fn a_reader_that_stops_reading_does_not_slow_the_others() {
     let mut s = fixed_interval_stack(Duration::from_millis(25)).await;
     let reply = s
         .client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(1210),
-            ..modify(SERVER)
-        })
+        .modify_ssl_vpn_server(port_change(SERVER, 1210))
         .await
         .unwrap()
         .into_inner();
@@ -156,10 +143,7 @@ async fn shutdown_ends_streams_and_a_fresh_instance_resumes_the_operation() {
     .await;
     let (first, mut client) = start_gateway(gateway_config(&emulator)).await;
     let reply = client
-        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
-            port: Some(1211),
-            ..modify(SERVER)
-        })
+        .modify_ssl_vpn_server(port_change(SERVER, 1211))
         .await
         .unwrap()
         .into_inner();
