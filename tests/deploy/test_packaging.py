@@ -162,7 +162,7 @@ def test_probes_and_scraping_use_the_admin_listener():
     assert annotations["prometheus.io/port"] == str(ports["admin"])
     assert annotations["prometheus.io/path"] == "/metrics"
     # The paths are the ones the admin listener serves.
-    admin = (ROOT / "src" / "admin.rs").read_text()
+    admin = (ROOT / "src" / "server" / "admin.rs").read_text()
     for path in ("/readyz", "/healthz", "/metrics"):
         assert f'"{path}"' in admin, path
 
