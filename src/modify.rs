@@ -23,7 +23,7 @@ use ipnet::Ipv4Net;
 use tokio::{sync::Mutex as AsyncMutex, time::Instant};
 
 use crate::{
-    cloud::{ModifyRequest, VpcClient},
+    cloud::{ModifyRequest, Purpose, VpcClient},
     directory::{GatewayMemo, read_server},
     domain::{Changes, Field, GatewayStatus, Modification, RegionId, SslVpnServer, VpnGateway},
     error::{Error, Kind},
@@ -72,7 +72,7 @@ pub struct Modifier {
 impl Modifier {
     pub fn new(cloud: VpcClient, gateways: Arc<GatewayMemo>) -> Self {
         Self {
-            cloud,
+            cloud: cloud.for_purpose(Purpose::Preflight),
             locks: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashMap::new()),
             gateways,
@@ -166,6 +166,7 @@ impl Modifier {
 
         let accepted = self
             .cloud
+            .for_purpose(Purpose::Modify)
             .modify_ssl_vpn_server(
                 &ModifyRequest {
                     region: &m.region_id,

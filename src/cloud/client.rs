@@ -19,6 +19,7 @@ use std::{
 use tokio::time::Instant;
 
 use super::{
+    budget::{Budget, BudgetConfig, Purpose},
     credentials::CredentialProvider,
     endpoint::{Endpoint, Endpoints},
     error::CloudError,
@@ -61,6 +62,8 @@ pub struct CloudConfig {
     pub read_timeout: Duration,
     pub retry: RetryPolicy,
     pub user_agent: String,
+    /// The account's quotas per API, which every call is spent from.
+    pub budget: BudgetConfig,
 }
 
 impl Default for CloudConfig {
@@ -73,6 +76,7 @@ impl Default for CloudConfig {
             read_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             user_agent: format!("sslvpn-gateway/{}", env!("CARGO_PKG_VERSION")),
+            budget: BudgetConfig::default(),
         }
     }
 }
@@ -215,6 +219,10 @@ fn to_u32(n: i64) -> u32 {
 pub struct VpcClient {
     inner: Arc<Inner>,
     metrics: UpstreamMetrics,
+    /// The account's quota, shared by every clone.
+    budget: Budget,
+    /// What this handle's calls are for; callers' go before polls.
+    purpose: Purpose,
 }
 
 struct Inner {
@@ -260,7 +268,28 @@ impl VpcClient {
                 config,
             }),
             metrics: UpstreamMetrics::default(),
+            budget: Budget::default(),
+            purpose: Purpose::Status,
         })
+    }
+
+    /// Spends calls from `budget` (shared with every clone).
+    pub fn with_budget(mut self, budget: Budget) -> Self {
+        self.budget = budget;
+        self
+    }
+
+    /// A handle whose calls are made for `purpose`.
+    pub fn for_purpose(&self, purpose: Purpose) -> Self {
+        Self {
+            purpose,
+            ..self.clone()
+        }
+    }
+
+    /// The budget calls are spent from.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
     }
 
     /// Records the calls into `metrics` (registered by the caller) rather

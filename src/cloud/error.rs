@@ -27,6 +27,8 @@ pub mod code {
     pub const INVALID_RESPONSE: &str = "InvalidResponse";
     /// An error status whose body names no code.
     pub const HTTP_ERROR: &str = "HttpError";
+    /// This gateway's share of the account's quota is spent for now.
+    pub const BUDGET_EXHAUSTED: &str = "Throttling.UpstreamBudget";
 }
 
 /// A failed cloud call. Carries the cloud's code and RequestId whenever the
@@ -182,6 +184,11 @@ impl CloudError {
 
     pub fn is_retryable(&self) -> bool {
         self.inner.kind.is_retryable()
+    }
+
+    pub(crate) fn with_retry_after(mut self, wait: Duration) -> Self {
+        self.inner.retry_after = Some(wait);
+        self
     }
 
     pub(crate) fn with_attempts(mut self, attempts: u32) -> Self {

@@ -11,6 +11,7 @@
 //! registry of its own. The emulator speaks the same wire, so pointing
 //! `CloudConfig::endpoint` at it exercises all of this end to end.
 
+pub mod budget;
 pub mod client;
 pub mod credentials;
 pub mod endpoint;
@@ -20,6 +21,7 @@ pub mod retry;
 pub mod sign;
 pub mod wire;
 
+pub use budget::{Budget, BudgetConfig, BudgetMetrics, Purpose, Quota};
 pub use client::{
     CloudConfig, GatewayFilter, ModifyRequest, ModifyResponse, Page, PageRequest, RetryPolicy,
     ServerFilter, SignatureVersion, UpstreamMetrics, VpcClient,

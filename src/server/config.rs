@@ -10,7 +10,10 @@ use clap::{Args, ValueEnum};
 
 use crate::{
     access::{AccessArgs, AccessConfig},
-    cloud::{CloudConfig, Credentials, RetryPolicy, SignatureVersion},
+    cloud::{
+        BudgetConfig, CloudConfig, Credentials, Quota, RetryPolicy, SignatureVersion,
+        budget::parse_api_quota,
+    },
     service::WatchLimits,
     watch::PollConfig,
 };
@@ -81,6 +84,12 @@ pub struct ServeArgs {
     /// failures only; a modify keeps its ClientToken on every attempt).
     #[arg(long, env = "SSLVPN_UPSTREAM_MAX_ATTEMPTS", default_value_t = RetryPolicy::default().max_attempts)]
     pub upstream_max_attempts: u32,
+
+    /// The account's quota for one API in each region, as API=COUNT/PERIOD
+    /// (`DescribeVpnGateway=600/60s`); repeat for several APIs. Unset APIs
+    /// keep the defaults (README, "The API budget").
+    #[arg(long = "upstream-quota", env = "SSLVPN_UPSTREAM_QUOTAS", value_delimiter = ',', value_parser = parse_api_quota)]
+    pub upstream_quota: Vec<(String, Quota)>,
 
     /// Poll interval while a gateway is busy or a watcher awaits a change.
     #[arg(long, env = "SSLVPN_POLL_MIN_INTERVAL", default_value_t = human(PollConfig::default().min_interval))]
@@ -233,6 +242,7 @@ impl From<ServeArgs> for ServeConfig {
                     max_attempts: a.upstream_max_attempts.max(1),
                     ..RetryPolicy::default()
                 },
+                budget: BudgetConfig::default().with_overrides(a.upstream_quota),
                 ..CloudConfig::default()
             },
             credentials: CredentialSource::Chain,
@@ -287,5 +297,19 @@ mod tests {
             Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
         );
         assert_eq!(default.admin_listen, None);
+    }
+
+    #[test]
+    fn an_upstream_quota_overrides_one_api_and_keeps_the_rest() {
+        let args = Cli::parse_from(["serve", "--upstream-quota", "DescribeVpnGateway=1200/60s"]);
+        let budget = ServeConfig::from(args.serve).cloud.budget;
+        assert_eq!(budget.quotas["DescribeVpnGateway"], Quota::per_minute(1200));
+        assert_eq!(
+            budget.quotas["ModifySslVpnServer"],
+            BudgetConfig::default().quotas["ModifySslVpnServer"]
+        );
+        assert!(
+            Cli::try_parse_from(["serve", "--upstream-quota", "DescribeVpnGateway=lots"]).is_err()
+        );
     }
 }

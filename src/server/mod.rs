@@ -27,8 +27,8 @@ use self::{
 use crate::{
     access::{Access, AccessError, Admission, audit::AuditMetrics},
     cloud::{
-        self, ChainConfig, CloudError, CredentialProvider, StaticCredentials, UpstreamMetrics,
-        VpcClient,
+        self, Budget, BudgetMetrics, ChainConfig, CloudError, CredentialProvider, Purpose,
+        StaticCredentials, UpstreamMetrics, VpcClient,
     },
     metrics,
     pb::{self, ssl_vpn_service_server::SslVpnServiceServer},
@@ -146,6 +146,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
     let mut registry = metrics::registry();
     let rpc_metrics = RpcMetrics::new(&mut registry);
     let upstream_metrics = UpstreamMetrics::new(&mut registry);
+    let budget_metrics = BudgetMetrics::new(&mut registry);
     let watch_metrics = WatchMetrics::new(&mut registry);
     let audit_metrics = AuditMetrics::new(&mut registry);
     let registry = Arc::new(registry);
@@ -192,9 +193,12 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
             cloud::default_chain(&chain).await?
         }
     };
-    let client = VpcClient::new(config.cloud.clone(), credentials)?.with_metrics(upstream_metrics);
+    let budget = Budget::new(config.cloud.budget.clone(), budget_metrics);
+    let client = VpcClient::new(config.cloud.clone(), credentials)?
+        .with_metrics(upstream_metrics)
+        .with_budget(budget);
     let hub = WatchHub::new(
-        client.clone(),
+        client.for_purpose(Purpose::Poll),
         config.poll.clone(),
         config.security.limits.max_pollers,
         shutdown.child_token(),

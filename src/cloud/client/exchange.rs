@@ -90,6 +90,15 @@ impl VpcClient {
                 }
                 Err(err) => err,
             };
+            if err.code() == code::BUDGET_EXHAUSTED {
+                // The budget already waited as long as the call may; a
+                // poll stretches its cadence instead.
+                Span::current().record("acs.attempts", attempt);
+                return Err(err.with_attempts(attempt));
+            }
+            if err.kind() == crate::error::Kind::Throttled {
+                self.budget.throttled(region, action);
+            }
             // A rejected STS token may just have been rotated: fetch a fresh
             // one and try once more.
             let decision = if err.code().starts_with("InvalidSecurityToken")
@@ -154,6 +163,21 @@ impl VpcClient {
         };
         if Instant::now() >= limit {
             return Err(expired());
+        }
+        // Every attempt is a call the account's quota counts.
+        let purpose = self.purpose;
+        if let Err(wait) = self.budget.take(region, action, purpose, Some(limit)).await {
+            return Err(CloudError::new(
+                crate::error::Kind::Throttled,
+                code::BUDGET_EXHAUSTED,
+                format!(
+                    "{action} in {region} would exceed this gateway's share of the account's quota ({})",
+                    self.budget
+                        .quota(action)
+                        .map_or_else(|| "unset".to_owned(), |q| q.to_string())
+                ),
+            )
+            .with_retry_after(wait));
         }
         let span = tracing::info_span!(
             "vpc.http",
