@@ -81,13 +81,15 @@ impl Modifier {
 
     /// Sends `m` to the server's gateway `gateway_id`, which the caller
     /// resolved and authorized (`server` is the read that learnt it, if
-    /// one was needed). `reauthorize` is asked again should the server turn
-    /// out to be on another gateway.
+    /// one was needed; `observed` a fresh observation of the server and
+    /// its gateway, which spares the pre-flight's reads). `reauthorize` is
+    /// asked again should the server turn out to be on another gateway.
     pub async fn modify_resolved(
         &self,
         m: Modification,
         gateway_id: &str,
         server: Option<SslVpnServer>,
+        observed: Option<(SslVpnServer, VpnGateway)>,
         deadline: Option<Instant>,
         reauthorize: impl Fn(&str) -> Result<(), Error>,
     ) -> Result<Accepted, Error> {
@@ -95,9 +97,17 @@ impl Modifier {
             .client_token
             .clone()
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        let (server, gateway_read) = self
-            .read_state(&m, gateway_id, server, deadline, &reauthorize)
-            .await?;
+        let (server, gateway_read) = match observed {
+            // The cloud's own refusal still covers a change made meanwhile
+            // elsewhere.
+            Some((server, gateway)) if server.vpn_gateway_id == gateway_id => {
+                (server, Some(Ok(gateway)))
+            }
+            _ => {
+                self.read_state(&m, gateway_id, server, deadline, &reauthorize)
+                    .await?
+            }
+        };
         let key: GatewayKey = (m.region_id.clone(), server.vpn_gateway_id.clone());
 
         if let Some(replay) = self.replay(&key, &m, &client_token) {

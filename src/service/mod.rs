@@ -174,15 +174,31 @@ impl SslVpnService for SslVpnApi {
                     },
                 )
             };
-            self.modifier
+            // A watched gateway observed within the fast cadence spares the
+            // pre-flight its two reads.
+            let observed = self
+                .hub
+                .fresh(&region, &resolved.gateway_id, self.hub.fast_interval())
+                .and_then(|snapshot| {
+                    let server = snapshot.server(&server_id)?.clone();
+                    Some((server, snapshot.gateway))
+                });
+            let accepted = self
+                .modifier
                 .modify_resolved(
                     modification,
                     &resolved.gateway_id,
                     resolved.server,
+                    observed,
                     deadline,
                     reauthorize,
                 )
-                .await
+                .await?;
+            if !accepted.done {
+                // Its watchers, with an operation id or not, look again now.
+                self.hub.kick(&region, &resolved.gateway_id);
+            }
+            Ok(accepted)
         }
         .await;
         audit.finish(result.as_ref());

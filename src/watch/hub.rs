@@ -1,17 +1,23 @@
-//! One shared poller per (region, gateway), fanned out to every watcher.
+//! The watched gateways, observed one region at a time, fanned out to
+//! every watcher.
 //!
-//! However many streams watch servers of one gateway, the cloud sees one
-//! DescribeVpnGateway (and one DescribeSslVpnServers) per poll round. The
-//! poller publishes into a `tokio::sync::watch` cell that holds only the
-//! latest observation: publishing never waits for anyone, and a watcher that
-//! falls behind simply reads the newest state next time. The poller stops
-//! when its last watcher leaves.
+//! Each watched gateway has a `tokio::sync::watch` cell that holds only
+//! its latest observation: publishing never waits for anyone, and a
+//! watcher that falls behind simply reads the newest state next time. One
+//! sweeper per region observes the region's watched gateways together
+//! (`sweep` picks the cheapest calls each round), so however many streams
+//! and gateways are watched, the cloud sees one region's worth of calls.
 //!
-//! The interval adapts: the minimum while the gateway is busy or a watcher
-//! waits for a change to show, doubling up to the maximum while nothing
-//! moves, and backing off (honouring the cloud's retry-after) when
-//! throttled. Transient upstream errors keep the last state and never end
-//! streams; permanent ones (gateway gone, access refused) are published.
+//! The cadence: the fast interval for a gateway that is busy, has a
+//! watcher waiting for a change to show, changed in the last round, or had
+//! a change sent through this gateway ([`WatchHub::kick`], which also wakes
+//! a resting sweeper); the slow interval for the rest, so a change made
+//! elsewhere is still seen within it. Failures stretch the cadence
+//! (honouring the cloud's or the budget's retry-after). Transient upstream
+//! errors keep the last state and never end streams; permanent ones
+//! (gateway gone, access refused, account locked) are published. A
+//! gateway leaves when its last watcher does, a sweeper with its region's
+//! last gateway.
 
 use std::{
     collections::HashMap,
@@ -22,13 +28,20 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use tokio::{sync::watch, time::Instant};
+use tokio::{
+    sync::{Notify, watch},
+    time::Instant,
+};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::{
+    metrics::GatewayStatusGauge,
+    sweep::{self, Due, IDLE_SERVER_ROUNDS, Outcome, RegionSizes},
+};
 use crate::{
-    cloud::{PageRequest, ServerFilter, VpcClient},
-    domain::{RegionId, SslVpnServer, VpnGateway},
+    cloud::VpcClient,
+    domain::{GatewayStatus, RegionId, SslVpnServer, VpnGateway},
     error::{Error, Kind},
     watch::WatchMetrics,
 };
@@ -36,9 +49,9 @@ use crate::{
 /// How the pollers pace themselves.
 #[derive(Clone, Debug)]
 pub struct PollConfig {
-    /// Interval while something is moving or awaited.
+    /// The fast cadence: while something is moving or awaited.
     pub min_interval: Duration,
-    /// Interval an idle gateway backs off to.
+    /// The slow cadence of an idle gateway.
     pub max_interval: Duration,
     /// Budget for one upstream call.
     pub call_timeout: Duration,
@@ -83,17 +96,62 @@ pub enum Observation {
 
 type Cell = Option<Arc<Observation>>;
 
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-struct PollerKey {
-    region: RegionId,
-    gateway_id: String,
+/// How long a change sent through this gateway keeps its gateway on the
+/// fast cadence if nothing shows it (the cloud's pick-up lag is seconds).
+const KICK_TTL: Duration = Duration::from_secs(60);
+
+/// When a gateway is next due, as its rounds left it.
+#[derive(Debug)]
+struct Schedule {
+    /// The last round that read it.
+    last_round: Option<Instant>,
+    /// When it is due at the slow cadence.
+    next_slow: Instant,
+    /// Its observation changed in the last round: look again soon.
+    changed: bool,
+    /// Fast until then (a change was sent through this gateway).
+    kicked_until: Option<Instant>,
+    /// Slow rounds since its servers were last read.
+    idle_rounds: u32,
+    status: Option<GatewayStatus>,
 }
 
-struct Poller {
+/// One watched gateway.
+struct Watched {
     cell: watch::Sender<Cell>,
-    /// Watchers waiting for something to change: poll at the minimum.
+    /// Watchers waiting for something to change: the fast cadence.
     urgent: AtomicUsize,
-    /// The poller's own span: a trace root (it outlives the watch that
+    schedule: Mutex<Schedule>,
+    /// The servers last read, kept across rounds that do not read them.
+    servers: Mutex<Option<Vec<SslVpnServer>>>,
+    status_gauge: Mutex<GatewayStatusGauge>,
+    _watched: crate::metrics::ActiveGuard,
+}
+
+impl Watched {
+    fn fast(&self, s: &Schedule, now: Instant) -> bool {
+        self.urgent.load(Ordering::Relaxed) > 0
+            || s.changed
+            || s.kicked_until.is_some_and(|t| now < t)
+            || s.status.is_some_and(|st| st != GatewayStatus::Active)
+    }
+
+    /// When this gateway is next due.
+    fn due_at(&self, config: &PollConfig, now: Instant) -> Instant {
+        let s = lock(&self.schedule);
+        match s.last_round {
+            None => now,
+            Some(last) if self.fast(&s, now) => last + config.min_interval,
+            Some(_) => s.next_slow,
+        }
+    }
+}
+
+/// A region's watched gateways and its sweeper.
+struct Region {
+    gateways: HashMap<String, Arc<Watched>>,
+    wake: Arc<Notify>,
+    /// The sweeper's span: a trace root (it outlives the watches that
     /// started it), linked to every watch call that joins it.
     span: tracing::Span,
 }
@@ -101,15 +159,15 @@ struct Poller {
 struct HubInner {
     cloud: VpcClient,
     config: PollConfig,
-    pollers: Mutex<HashMap<PollerKey, Arc<Poller>>>,
-    /// Gateways polled at once; a watch that would start one more is refused.
-    max_pollers: usize,
+    regions: Mutex<HashMap<RegionId, Region>>,
+    /// Gateways watched at once; a watch that would add one more is refused.
+    max_gateways: usize,
     shutdown: CancellationToken,
     poll_rounds: AtomicU64,
     metrics: WatchMetrics,
 }
 
-/// The shared pollers. Cheap to clone.
+/// The watched gateways and their region sweepers. Cheap to clone.
 #[derive(Clone)]
 pub struct WatchHub {
     inner: Arc<HubInner>,
@@ -119,7 +177,7 @@ impl WatchHub {
     pub fn new(
         cloud: VpcClient,
         config: PollConfig,
-        max_pollers: usize,
+        max_gateways: usize,
         shutdown: CancellationToken,
         metrics: WatchMetrics,
     ) -> Self {
@@ -127,8 +185,8 @@ impl WatchHub {
             inner: Arc::new(HubInner {
                 cloud,
                 config,
-                pollers: Mutex::new(HashMap::new()),
-                max_pollers,
+                regions: Mutex::new(HashMap::new()),
+                max_gateways,
                 shutdown,
                 poll_rounds: AtomicU64::new(0),
                 metrics,
@@ -136,93 +194,170 @@ impl WatchHub {
         }
     }
 
-    /// Pollers running now.
-    pub fn active_pollers(&self) -> usize {
-        lock(&self.inner.pollers).len()
+    /// Gateways watched now.
+    pub fn watched_gateways(&self) -> usize {
+        lock(&self.inner.regions)
+            .values()
+            .map(|r| r.gateways.len())
+            .sum()
     }
 
-    /// Poll rounds done since start, over all gateways.
+    /// Region rounds done since start.
     pub fn poll_rounds(&self) -> u64 {
         self.inner.poll_rounds.load(Ordering::Relaxed)
     }
 
-    /// Joins (or starts) the poller of a gateway.
+    /// Joins (or starts) the watch of a gateway.
     pub fn subscribe(&self, region: &RegionId, gateway_id: &str) -> Subscription {
-        let key = PollerKey {
-            region: region.clone(),
-            gateway_id: gateway_id.to_owned(),
-        };
-        let mut pollers = lock(&self.inner.pollers);
-        self.join_or_start(&mut pollers, key)
+        let mut regions = lock(&self.inner.regions);
+        self.join_or_start(&mut regions, region, gateway_id)
     }
 
-    /// Like `subscribe`, but refused instead of starting a poller when
-    /// `max_pollers` already run (joining a running one is always fine).
+    /// Like `subscribe`, but refused instead of watching one more gateway
+    /// when `max_gateways` are watched (joining a watched one is always
+    /// fine).
     pub fn try_subscribe(
         &self,
         region: &RegionId,
         gateway_id: &str,
     ) -> Result<Subscription, Error> {
-        let key = PollerKey {
-            region: region.clone(),
-            gateway_id: gateway_id.to_owned(),
-        };
         // Checked under the map's lock, so concurrent starts cannot overshoot.
-        let mut pollers = lock(&self.inner.pollers);
-        if !pollers.contains_key(&key) && pollers.len() >= self.inner.max_pollers {
+        let mut regions = lock(&self.inner.regions);
+        let watched = regions
+            .get(region)
+            .is_some_and(|r| r.gateways.contains_key(gateway_id));
+        let total: usize = regions.values().map(|r| r.gateways.len()).sum();
+        if !watched && total >= self.inner.max_gateways {
             return Err(Error::new(
                 Kind::Exhausted,
                 "QuotaExceeded.Pollers",
                 "the gateway is watching too many VPN gateways; retry later",
             ));
         }
-        Ok(self.join_or_start(&mut pollers, key))
+        Ok(self.join_or_start(&mut regions, region, gateway_id))
+    }
+
+    /// A change was sent to `gateway_id`: its watchers, with or without an
+    /// operation id, get the fast cadence at once.
+    pub fn kick(&self, region: &RegionId, gateway_id: &str) {
+        let regions = lock(&self.inner.regions);
+        let Some(r) = regions.get(region) else { return };
+        let Some(w) = r.gateways.get(gateway_id) else {
+            return;
+        };
+        let now = Instant::now();
+        {
+            let mut s = lock(&w.schedule);
+            s.kicked_until = Some(now + KICK_TTL);
+            // Due now: the first look shows whether the cloud picked it up.
+            s.last_round = s.last_round.map(|_| now - self.inner.config.min_interval);
+        }
+        r.wake.notify_one();
+    }
+
+    /// The latest observation of a watched gateway, if it is younger than
+    /// `max_age`.
+    pub fn fresh(
+        &self,
+        region: &RegionId,
+        gateway_id: &str,
+        max_age: Duration,
+    ) -> Option<Snapshot> {
+        let regions = lock(&self.inner.regions);
+        let w = regions.get(region)?.gateways.get(gateway_id)?;
+        let cell = w.cell.borrow();
+        match cell.as_deref()? {
+            Observation::State {
+                snapshot,
+                observed_at,
+            } if SystemTime::now()
+                .duration_since(*observed_at)
+                .unwrap_or(Duration::MAX)
+                <= max_age =>
+            {
+                Some(snapshot.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// The fast cadence.
+    pub fn fast_interval(&self) -> Duration {
+        self.inner.config.min_interval
     }
 
     fn join_or_start(
         &self,
-        pollers: &mut HashMap<PollerKey, Arc<Poller>>,
-        key: PollerKey,
+        regions: &mut HashMap<RegionId, Region>,
+        region: &RegionId,
+        gateway_id: &str,
     ) -> Subscription {
-        if let Some(poller) = pollers.get(&key) {
-            poller.span.follows_from(tracing::Span::current());
-            return Subscription::new(poller.clone(), &self.inner.metrics);
-        }
-        let (cell, _) = watch::channel(None);
-        let span = tracing::info_span!(
-            parent: None,
-            "poller",
-            otel.name = "poll gateway",
-            otel.kind = "internal",
-            cloud.region = %key.region,
-            vpn_gateway_id = %key.gateway_id,
-        );
-        span.follows_from(tracing::Span::current());
-        let poller = Arc::new(Poller {
-            cell,
-            urgent: AtomicUsize::new(0),
-            span: span.clone(),
+        let r = regions.entry(region.clone()).or_insert_with(|| {
+            let span = tracing::info_span!(
+                parent: None,
+                "poller",
+                otel.name = "sweep region",
+                otel.kind = "internal",
+                cloud.region = %region,
+            );
+            let wake = Arc::new(Notify::new());
+            tokio::spawn(
+                run_region(self.inner.clone(), region.clone(), wake.clone())
+                    .instrument(span.clone()),
+            );
+            Region {
+                gateways: HashMap::new(),
+                wake,
+                span,
+            }
         });
-        pollers.insert(key.clone(), poller.clone());
-        let subscription = Subscription::new(poller.clone(), &self.inner.metrics);
-        tokio::spawn(run_poller(self.inner.clone(), key, poller).instrument(span));
-        subscription
+        r.span.follows_from(tracing::Span::current());
+        let watched = r
+            .gateways
+            .entry(gateway_id.to_owned())
+            .or_insert_with(|| {
+                let (cell, _) = watch::channel(None);
+                let now = Instant::now();
+                Arc::new(Watched {
+                    cell,
+                    urgent: AtomicUsize::new(0),
+                    schedule: Mutex::new(Schedule {
+                        last_round: None,
+                        next_slow: now,
+                        changed: false,
+                        kicked_until: None,
+                        idle_rounds: 0,
+                        status: None,
+                    }),
+                    servers: Mutex::new(None),
+                    status_gauge: Mutex::new(self.inner.metrics.gateway_status()),
+                    _watched: self.inner.metrics.poller_started(),
+                })
+            })
+            .clone();
+        let new = watched.cell.borrow().is_none();
+        if new {
+            r.wake.notify_one();
+        }
+        Subscription::new(watched, r.span.clone(), &self.inner.metrics)
     }
 }
 
-/// A watcher's view of one poller.
+/// A watcher's view of one gateway.
 pub struct Subscription {
     rx: watch::Receiver<Cell>,
-    poller: Arc<Poller>,
+    watched: Arc<Watched>,
+    span: tracing::Span,
     urgent: bool,
     metrics: WatchMetrics,
 }
 
 impl Subscription {
-    fn new(poller: Arc<Poller>, metrics: &WatchMetrics) -> Self {
+    fn new(watched: Arc<Watched>, span: tracing::Span, metrics: &WatchMetrics) -> Self {
         Self {
-            rx: poller.cell.subscribe(),
-            poller,
+            rx: watched.cell.subscribe(),
+            watched,
+            span,
             urgent: false,
             metrics: metrics.clone(),
         }
@@ -233,14 +368,14 @@ impl Subscription {
         &self.metrics
     }
 
-    /// Asks for the minimum interval while this watcher awaits a change.
+    /// Asks for the fast cadence while this watcher awaits a change.
     pub fn set_urgent(&mut self, urgent: bool) {
         if urgent != self.urgent {
             self.urgent = urgent;
             if urgent {
-                self.poller.urgent.fetch_add(1, Ordering::Relaxed);
+                self.watched.urgent.fetch_add(1, Ordering::Relaxed);
             } else {
-                self.poller.urgent.fetch_sub(1, Ordering::Relaxed);
+                self.watched.urgent.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }
@@ -250,13 +385,13 @@ impl Subscription {
         self.rx.borrow_and_update().clone()
     }
 
-    /// The span of the poller this watcher reads, to link to.
+    /// The span of the sweeper this watcher reads, to link to.
     pub fn poller_span(&self) -> &tracing::Span {
-        &self.poller.span
+        &self.span
     }
 
     /// Waits for an observation newer than the last one seen. `false` when
-    /// the poller has gone (shutdown).
+    /// the sweeper has gone (shutdown).
     pub async fn changed(&mut self) -> bool {
         self.rx.changed().await.is_ok()
     }
@@ -268,12 +403,12 @@ impl Drop for Subscription {
     }
 }
 
-/// The longest a poller waits on the cloud's word after throttling.
+/// The longest a sweeper waits on the cloud's word after throttling.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// The wait after a transient failure: doubling up to the maximum, or the
-/// cloud's retry-after when longer, honoured up to a bound so an absurd one
-/// cannot freeze every watcher of the gateway.
+/// The wait after a failed round: doubling up to the slow cadence, or the
+/// cloud's (or the budget's) retry-after when longer, honoured up to a
+/// bound so an absurd one cannot freeze every watcher of the region.
 fn after_failure(interval: Duration, retry_after: Option<Duration>, max: Duration) -> Duration {
     let backoff = interval.saturating_mul(2).min(max);
     retry_after.map_or(backoff, |r| r.min(MAX_RETRY_AFTER.max(max)).max(backoff))
@@ -285,106 +420,160 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn run_poller(hub: Arc<HubInner>, key: PollerKey, poller: Arc<Poller>) {
+async fn run_region(hub: Arc<HubInner>, region: RegionId, wake: Arc<Notify>) {
     let config = &hub.config;
-    let mut interval = config.min_interval;
-    let _active = hub.metrics.poller_started();
-    let mut status_gauge = hub.metrics.gateway_status();
+    let mut sizes = RegionSizes::default();
+    let mut failure_interval = config.min_interval;
+    let mut not_before: Option<Instant> = None;
     loop {
-        let started = Instant::now();
-        hub.poll_rounds.fetch_add(1, Ordering::Relaxed);
-        match poll_once(&hub, &key).await {
-            Ok(snapshot) => {
-                status_gauge.observe(&snapshot.gateway.status);
-                let busy = snapshot.gateway.status() != crate::domain::GatewayStatus::Active;
-                let changed = poller.cell.send_if_modified(|cell| {
-                    let same = matches!(
-                        cell.as_deref(),
-                        Some(Observation::State { snapshot: old, .. }) if *old == snapshot
-                    );
-                    if !same {
-                        tracing::info!(
-                            status = %snapshot.gateway.status,
-                            business_status = %snapshot.gateway.business_status,
-                            "gateway state changed"
-                        );
-                        *cell = Some(Arc::new(Observation::State {
-                            snapshot: snapshot.clone(),
-                            observed_at: SystemTime::now(),
-                        }));
+        let now = Instant::now();
+        // The gateways due now; the region leaves with its last gateway,
+        // under the map's lock, so a watcher joining right now either
+        // finds this sweeper alive or starts a new one.
+        let due: Vec<(String, Arc<Watched>)> = {
+            let mut regions = lock(&hub.regions);
+            let Some(r) = regions.get_mut(&region) else {
+                return;
+            };
+            r.gateways.retain(|_, w| w.cell.receiver_count() > 0);
+            if r.gateways.is_empty() || hub.shutdown.is_cancelled() {
+                regions.remove(&region);
+                tracing::debug!("last watcher of the region left; sweeper stops");
+                return;
+            }
+            if not_before.is_some_and(|t| now < t) {
+                Vec::new()
+            } else {
+                r.gateways
+                    .iter()
+                    .filter(|(_, w)| w.due_at(config, now) <= now)
+                    .map(|(id, w)| (id.clone(), w.clone()))
+                    .collect()
+            }
+        };
+
+        if !due.is_empty() {
+            hub.poll_rounds.fetch_add(1, Ordering::Relaxed);
+            let plan: Vec<Due> = due
+                .iter()
+                .map(|(id, w)| {
+                    let s = lock(&w.schedule);
+                    let idle = !w.fast(&s, now);
+                    Due {
+                        gateway_id: id.clone(),
+                        last_status: s.status,
+                        servers_wanted: (idle && s.idle_rounds + 1 >= IDLE_SERVER_ROUNDS)
+                            || s.kicked_until.is_some_and(|t| now < t)
+                            || w.urgent.load(Ordering::Relaxed) > 0,
                     }
-                    !same
-                });
-                interval = if changed || busy || poller.urgent.load(Ordering::Relaxed) > 0 {
-                    config.min_interval
-                } else {
-                    (interval * 2).min(config.max_interval)
-                };
+                })
+                .collect();
+            let (mut outcomes, wait) =
+                sweep::observe(&hub.cloud, &region, &plan, &mut sizes, config.call_timeout).await;
+            let mut missed = false;
+            for (id, w) in &due {
+                match outcomes.remove(id) {
+                    Some(Outcome::Seen { gateway, servers }) => {
+                        publish(config, w, *gateway, servers)
+                    }
+                    Some(Outcome::Gone(err)) => {
+                        tracing::warn!(vpn_gateway_id = %id, error = %err, "gateway can no longer be observed");
+                        w.cell.send_replace(Some(Arc::new(Observation::Gone(err))));
+                        let mut s = lock(&w.schedule);
+                        s.last_round = Some(Instant::now());
+                        s.next_slow = Instant::now() + config.max_interval;
+                        s.status = None;
+                    }
+                    Some(Outcome::Missed) | None => missed = true,
+                }
             }
-            Err(err) if is_permanent(&err) => {
-                tracing::warn!(error = %err, "gateway can no longer be observed");
-                poller
-                    .cell
-                    .send_replace(Some(Arc::new(Observation::Gone(err))));
-                interval = config.max_interval;
-            }
-            Err(err) => {
-                tracing::debug!(error = %err, "transient poll failure; keeping the last state");
-                interval = after_failure(interval, err.retry_after(), config.max_interval);
+            if missed {
+                failure_interval = after_failure(failure_interval, wait, config.max_interval);
+                tracing::debug!(
+                    wait_ms = u64::try_from(failure_interval.as_millis()).unwrap_or(u64::MAX),
+                    "round missed some gateways; keeping their last state"
+                );
+                not_before = Some(Instant::now() + failure_interval);
+            } else {
+                failure_interval = config.min_interval;
+                not_before = None;
             }
         }
 
-        let next = started + interval;
+        let now = Instant::now();
+        let next = {
+            let regions = lock(&hub.regions);
+            let soonest = regions
+                .get(&region)
+                .and_then(|r| r.gateways.values().map(|w| w.due_at(config, now)).min());
+            let soonest = soonest.unwrap_or(now + config.max_interval);
+            not_before.map_or(soonest, |t| soonest.max(t))
+        };
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
-            () = poller.cell.closed() => {}
+            () = wake.notified() => {}
             () = hub.shutdown.cancelled() => {}
         }
         if hub.shutdown.is_cancelled() {
-            lock(&hub.pollers).remove(&key);
-            return;
-        }
-        // Leave only under the map's lock, so a watcher joining right now
-        // either finds this poller alive or starts a new one.
-        let mut pollers = lock(&hub.pollers);
-        if poller.cell.receiver_count() == 0 {
-            pollers.remove(&key);
-            tracing::debug!("last watcher left; poller stops");
+            lock(&hub.regions).remove(&region);
             return;
         }
     }
 }
 
-/// Failures no later poll will mend: the gateway or server gone, access
-/// refused, the account locked (`*.FinancialLocked`, `*Locked`). The rest
-/// (transient, throttled, even credentials an operator may fix) keep the
-/// last state and the streams open.
-fn is_permanent(err: &Error) -> bool {
-    err.kind().ends_watch()
-}
-
-async fn poll_once(hub: &HubInner, key: &PollerKey) -> Result<Snapshot, Error> {
-    let deadline = Some(Instant::now() + hub.config.call_timeout);
-    let gateway = hub
-        .cloud
-        .describe_vpn_gateway(&key.region, &key.gateway_id, deadline)
-        .await?;
-    let filter = ServerFilter::by_gateway(key.gateway_id.clone());
-    let mut servers = Vec::new();
-    let mut page = PageRequest::default();
-    loop {
-        let result = hub
-            .cloud
-            .describe_ssl_vpn_servers(&key.region, &filter, page, deadline)
-            .await?;
-        let more = result.has_more() && !result.items.is_empty();
-        page = result.next_request();
-        servers.extend(result.items);
-        if !more {
-            break;
+/// Publishes what a round saw of one gateway, and schedules its next look.
+fn publish(
+    config: &PollConfig,
+    w: &Watched,
+    gateway: VpnGateway,
+    servers: Option<Vec<SslVpnServer>>,
+) {
+    let now = Instant::now();
+    lock(&w.status_gauge).observe(&gateway.status);
+    let read_servers = servers.is_some();
+    let servers = {
+        let mut kept = lock(&w.servers);
+        if let Some(fresh) = servers {
+            *kept = Some(fresh);
         }
+        kept.clone().unwrap_or_default()
+    };
+    let snapshot = Snapshot { gateway, servers };
+    let status = snapshot.gateway.status();
+    let changed = w.cell.send_if_modified(|cell| {
+        let same = matches!(
+            cell.as_deref(),
+            Some(Observation::State { snapshot: old, .. }) if *old == snapshot
+        );
+        if !same {
+            tracing::info!(
+                vpn_gateway_id = %snapshot.gateway.vpn_gateway_id,
+                status = %snapshot.gateway.status,
+                business_status = %snapshot.gateway.business_status,
+                "gateway state changed"
+            );
+            *cell = Some(Arc::new(Observation::State {
+                snapshot: snapshot.clone(),
+                observed_at: SystemTime::now(),
+            }));
+        }
+        !same
+    });
+    let mut s = lock(&w.schedule);
+    let was_idle = s.last_round.is_some() && !w.fast(&s, now);
+    s.last_round = Some(now);
+    s.changed = changed;
+    s.status = Some(status);
+    if read_servers {
+        s.idle_rounds = 0;
+    } else if was_idle {
+        s.idle_rounds += 1;
     }
-    Ok(Snapshot { gateway, servers })
+    // A kicked gateway seen busy has shown the change: the status keeps it fast.
+    if status != GatewayStatus::Active {
+        s.kicked_until = None;
+    }
+    s.next_slow = now + config.max_interval;
 }
 
 #[cfg(test)]
@@ -419,7 +608,7 @@ mod tests {
             err("Forbidden.RAM"),
             err("VpnGateway.FinancialLocked"),
         ] {
-            assert!(is_permanent(&permanent), "{permanent:?}");
+            assert!(permanent.kind().ends_watch(), "{permanent:?}");
         }
         for passing in [
             err("VpnGateway.Configuring"),
@@ -427,7 +616,7 @@ mod tests {
             err("Throttling.User"),
             err("InvalidAccessKeyId.NotFound"),
         ] {
-            assert!(!is_permanent(&passing), "{passing:?}");
+            assert!(!passing.kind().ends_watch(), "{passing:?}");
         }
     }
 }

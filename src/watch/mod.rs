@@ -1,11 +1,13 @@
 //! Following changes until they are done: the completion rules (`phase`),
-//! the shared per-gateway pollers (`hub`), the per-stream producers
-//! (`stream`) and what they record (`metrics`).
+//! the watched gateways and their region sweepers (`hub`), one round's
+//! cheapest reads (`sweep`), the per-stream producers (`stream`) and what
+//! they record (`metrics`).
 
 pub mod hub;
 pub mod metrics;
 pub mod phase;
 pub mod stream;
+pub mod sweep;
 
 pub use hub::{PollConfig, WatchHub};
 pub use metrics::WatchMetrics;

@@ -397,7 +397,7 @@ async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
                 "ModifySslVpnServer",
                 "POST",
                 "watch stream",
-                "poll gateway",
+                "sweep region",
             ]
             .contains(name),
             "unexpected span {name:?}: only the gateway's own spans are exported"
@@ -515,7 +515,7 @@ async fn a_modify_and_its_watch_are_traced_measured_logged_and_audited() {
     assert!(phases.len() >= 2, "{phases:?}");
     assert_eq!(phases.last().map(String::as_str), Some("Succeeded"));
 
-    let pollers: Vec<&Span> = spans.iter().filter(|s| s.name == "poll gateway").collect();
+    let pollers: Vec<&Span> = spans.iter().filter(|s| s.name == "sweep region").collect();
     assert_eq!(pollers.len(), 1);
     let poller = pollers[0];
     assert_eq!(poller.kind, SpanKind::Internal as i32);

@@ -1,0 +1,247 @@
+//! Watching a fleet on the account's API budget: the region sweep picks
+//! the cheaper calls, a change sent through the gateway wakes its resting
+//! watchers, and a modify on a watched gateway checks against the fresh
+//! observation instead of reading the cloud again.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sslvpn_gateway::{
+    emulator::{EmulatorConfig, Fixtures},
+    pb,
+    watch::PollConfig,
+};
+use tokio_stream::StreamExt;
+
+use crate::support::harness::{
+    REGION, SERVER, follow, gateway_config, port_change, start_emulator, start_gateway, timings,
+};
+
+/// `count` gateways in `region`, one server each.
+fn fleet(region: &str, count: usize) -> Fixtures {
+    let vpcs: Vec<Value> = (0..count)
+        .map(|i| json!({"vpc_id": format!("vpc-fleet{i}"), "region_id": region, "cidr_block": "172.16.0.0/16"}))
+        .collect();
+    let gateways: Vec<Value> = (0..count)
+        .map(|i| json!({"vpn_gateway_id": format!("vpn-fleet{i}"), "region_id": region, "vpc_id": format!("vpc-fleet{i}")}))
+        .collect();
+    let servers: Vec<Value> = (0..count)
+        .map(|i| {
+            json!({"ssl_vpn_server_id": format!("vss-fleet{i}"), "vpn_gateway_id": format!("vpn-fleet{i}"),
+                   "local_subnet": "172.16.0.0/24", "client_ip_pool": "10.0.0.0/24"})
+        })
+        .collect();
+    serde_json::from_value(
+        json!({"vpcs": vpcs, "vpn_gateways": gateways, "ssl_vpn_servers": servers}),
+    )
+    .unwrap()
+}
+
+/// Requests the emulator answered for `action`, whatever the outcome.
+fn calls(emulator: &sslvpn_gateway::emulator::EmulatorHandle, action: &str) -> u64 {
+    emulator
+        .counters()
+        .requests
+        .get(action)
+        .map_or(0, |outcomes| outcomes.values().sum())
+}
+
+fn watch_of(server: String) -> pb::WatchSslVpnServerRequest {
+    pb::WatchSslVpnServerRequest {
+        region_id: REGION.into(),
+        ssl_vpn_server_id: server,
+        follow: true,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn three_watched_among_many_are_read_one_by_one_and_many_by_the_regions_pages() {
+    let emulator = start_emulator(EmulatorConfig {
+        fixtures: fleet(REGION, 120),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let mut config = gateway_config(&emulator);
+    // A slow cadence far beyond the test: only first looks and kicks poll.
+    config.poll = PollConfig {
+        min_interval: Duration::from_millis(25),
+        max_interval: Duration::from_secs(3600),
+        call_timeout: Duration::from_secs(5),
+    };
+    let (_server, client) = start_gateway(config).await;
+
+    let mut streams = Vec::new();
+    for i in 0..3 {
+        let mut c = client.clone();
+        let mut s = c
+            .watch_ssl_vpn_server(watch_of(format!("vss-fleet{i}")))
+            .await
+            .unwrap()
+            .into_inner();
+        s.next().await.expect("a first message").unwrap();
+        streams.push(s);
+    }
+    assert_eq!(
+        calls(&emulator, "DescribeVpnGateways"),
+        0,
+        "three are cheaper one by one"
+    );
+    let polled = emulator.counters().gateway_polls;
+    assert!(
+        (0..3).all(|i| polled.contains_key(&format!("vpn-fleet{i}"))),
+        "{polled:?}"
+    );
+    assert!(
+        !polled.contains_key("vpn-fleet3"),
+        "an unwatched gateway is not read: {polled:?}"
+    );
+
+    // Watch the other 117 at once: their first round lists the region.
+    let singles_before = calls(&emulator, "DescribeVpnGateway");
+    let mut opened = Vec::new();
+    for i in 3..120 {
+        let mut c = client.clone();
+        opened.push(tokio::spawn(async move {
+            let mut s = c
+                .watch_ssl_vpn_server(watch_of(format!("vss-fleet{i}")))
+                .await
+                .unwrap()
+                .into_inner();
+            s.next().await.expect("a first message").unwrap();
+            s
+        }));
+    }
+    for o in opened {
+        streams.push(o.await.unwrap());
+    }
+    let singles = calls(&emulator, "DescribeVpnGateway") - singles_before;
+    let listings = calls(&emulator, "DescribeVpnGateways");
+    assert!(listings >= 1, "the region's pages were read");
+    // Resolving a watch reads its server (DescribeSslVpnServers by id); the
+    // gateways themselves were read far fewer than 117 times one by one.
+    assert!(
+        singles < 117,
+        "{singles} DescribeVpnGateway calls for 117 new gateways"
+    );
+}
+
+#[tokio::test]
+async fn a_change_sent_through_the_gateway_wakes_its_resting_watchers() {
+    let emulator = start_emulator(EmulatorConfig {
+        timings: timings(50, 100),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let mut config = gateway_config(&emulator);
+    // Idle gateways would next be read in an hour.
+    config.poll = PollConfig {
+        min_interval: Duration::from_millis(25),
+        max_interval: Duration::from_secs(3600),
+        call_timeout: Duration::from_secs(5),
+    };
+    let (_server, client) = start_gateway(config).await;
+    // A dashboard following the server, with no operation id.
+    let mut c = client.clone();
+    let mut stream = c
+        .watch_ssl_vpn_server(follow(SERVER))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.next().await.expect("a first message").unwrap();
+    assert_eq!(
+        first.phase(),
+        pb::Phase::Succeeded,
+        "nothing in flight: steady"
+    );
+    // Let the first look's fast rounds settle into the slow cadence.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut c = client.clone();
+    c.modify_ssl_vpn_server(port_change(SERVER, 1203))
+        .await
+        .unwrap();
+    // Without the kick the next look would be an hour away.
+    let seen = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut phases = Vec::new();
+        while let Some(message) = stream.next().await {
+            let message = message.unwrap();
+            phases.push(message.phase());
+            let port = message.ssl_vpn_server.as_ref().map(|s| s.port);
+            if message.phase() == pb::Phase::Succeeded && port == Some(1203) {
+                return phases;
+            }
+        }
+        phases
+    })
+    .await
+    .expect("the follower saw the change");
+    assert!(seen.contains(&pb::Phase::Applying), "{seen:?}");
+}
+
+/// Calls the gateway spent for callers (not polls), from its own /metrics.
+async fn caller_calls(http: &reqwest::Client, admin: std::net::SocketAddr) -> f64 {
+    let text = http
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("sslvpn_upstream_calls_total{") && !l.contains("purpose=\"poll\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_modify_on_a_watched_gateway_makes_one_upstream_call_and_three_otherwise() {
+    let emulator = start_emulator(EmulatorConfig {
+        timings: timings(20, 50),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let mut config = gateway_config(&emulator);
+    // A fast cadence long enough for the observation to stay fresh.
+    config.poll = PollConfig {
+        min_interval: Duration::from_secs(30),
+        max_interval: Duration::from_secs(3600),
+        call_timeout: Duration::from_secs(5),
+    };
+    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    let (server, client) = start_gateway(config).await;
+    let admin = server.admin_addr().unwrap();
+    let http = reqwest::Client::new();
+
+    // Not watched: resolve reads the server, the pre-flight the gateway,
+    // then the modify.
+    let before = caller_calls(&http, admin).await;
+    let mut c = client.clone();
+    c.modify_ssl_vpn_server(port_change("vss-hz1peer", 1201))
+        .await
+        .unwrap();
+    let unwatched = caller_calls(&http, admin).await - before;
+    assert_eq!(unwatched, 3.0);
+
+    // Watched and just observed: the modify alone.
+    let mut c = client.clone();
+    let mut stream = c
+        .watch_ssl_vpn_server(follow(SERVER))
+        .await
+        .unwrap()
+        .into_inner();
+    stream.next().await.expect("a first message").unwrap();
+    let before = caller_calls(&http, admin).await;
+    let mut c = client.clone();
+    c.modify_ssl_vpn_server(port_change(SERVER, 1202))
+        .await
+        .unwrap();
+    let watched = caller_calls(&http, admin).await - before;
+    assert_eq!(
+        watched, 1.0,
+        "the fresh observation spared the pre-flight's reads"
+    );
+}
