@@ -68,7 +68,8 @@ pub struct AccessArgs {
     #[arg(long, env = "SSLVPN_MAX_STREAMS", default_value_t = LimitsConfig::default().max_streams)]
     pub max_streams: usize,
 
-    /// VPN gateways polled at once overall.
+    /// VPN gateways watched at once overall (each region's are observed
+    /// together, so thousands fit the budget; README, "The API budget").
     #[arg(long, env = "SSLVPN_MAX_POLLERS", default_value_t = LimitsConfig::default().max_pollers)]
     pub max_pollers: usize,
 

@@ -52,7 +52,7 @@ impl Default for LimitsConfig {
             burst_per_caller: 40,
             streams_per_caller: 32,
             max_streams: 1024,
-            max_pollers: 256,
+            max_pollers: 4096,
         }
     }
 }

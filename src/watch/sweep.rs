@@ -237,12 +237,17 @@ pub async fn observe(
         gateways.insert(d.gateway_id.clone(), read.map_err(|e| failed(&e)));
     }
 
-    // Servers: for gateways not updating, first watched, or asked for.
+    // Servers: for gateways asked for, first watched, or just out of an update.
     let wanted: Vec<&Due> = due
         .iter()
         .filter(|d| match gateways.get(&d.gateway_id) {
             Some(Ok(g)) => {
-                d.servers_wanted || d.last_status.is_none() || g.status() != GatewayStatus::Updating
+                // Asked for (awaited, or an idle gateway's turn), first
+                // watched, or no longer updating after it was.
+                d.servers_wanted
+                    || d.last_status.is_none()
+                    || (g.status() != GatewayStatus::Updating
+                        && d.last_status != Some(GatewayStatus::Active))
             }
             _ => false,
         })
