@@ -137,11 +137,14 @@ impl Watched {
     }
 
     /// When this gateway is next due.
-    fn due_at(&self, config: &PollConfig, now: Instant) -> Instant {
+    /// When this gateway is next due. Rounds fall on the region's grid of
+    /// fast ticks, so gateways observed together stay together and a
+    /// listing serves them all.
+    fn due_at(&self, config: &PollConfig, epoch: Instant, now: Instant) -> Instant {
         let s = lock(&self.schedule);
         match s.last_round {
             None => now,
-            Some(last) if self.fast(&s, now) => last + config.min_interval,
+            Some(last) if self.fast(&s, now) => next_tick(epoch, config.min_interval, last),
             Some(_) => s.next_slow,
         }
     }
@@ -423,6 +426,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 async fn run_region(hub: Arc<HubInner>, region: RegionId, wake: Arc<Notify>) {
     let config = &hub.config;
     let mut sizes = RegionSizes::default();
+    let epoch = Instant::now();
     let mut failure_interval = config.min_interval;
     let mut not_before: Option<Instant> = None;
     loop {
@@ -446,7 +450,7 @@ async fn run_region(hub: Arc<HubInner>, region: RegionId, wake: Arc<Notify>) {
             } else {
                 r.gateways
                     .iter()
-                    .filter(|(_, w)| w.due_at(config, now) <= now)
+                    .filter(|(_, w)| w.due_at(config, epoch, now) <= now)
                     .map(|(id, w)| (id.clone(), w.clone()))
                     .collect()
             }
@@ -474,14 +478,14 @@ async fn run_region(hub: Arc<HubInner>, region: RegionId, wake: Arc<Notify>) {
             for (id, w) in &due {
                 match outcomes.remove(id) {
                     Some(Outcome::Seen { gateway, servers }) => {
-                        publish(config, w, *gateway, servers)
+                        publish(epoch, config, w, *gateway, servers)
                     }
                     Some(Outcome::Gone(err)) => {
                         tracing::warn!(vpn_gateway_id = %id, error = %err, "gateway can no longer be observed");
                         w.cell.send_replace(Some(Arc::new(Observation::Gone(err))));
                         let mut s = lock(&w.schedule);
                         s.last_round = Some(Instant::now());
-                        s.next_slow = Instant::now() + config.max_interval;
+                        s.next_slow = next_tick(epoch, config.max_interval, Instant::now());
                         s.status = None;
                     }
                     Some(Outcome::Missed) | None => missed = true,
@@ -503,9 +507,12 @@ async fn run_region(hub: Arc<HubInner>, region: RegionId, wake: Arc<Notify>) {
         let now = Instant::now();
         let next = {
             let regions = lock(&hub.regions);
-            let soonest = regions
-                .get(&region)
-                .and_then(|r| r.gateways.values().map(|w| w.due_at(config, now)).min());
+            let soonest = regions.get(&region).and_then(|r| {
+                r.gateways
+                    .values()
+                    .map(|w| w.due_at(config, epoch, now))
+                    .min()
+            });
             let soonest = soonest.unwrap_or(now + config.max_interval);
             not_before.map_or(soonest, |t| soonest.max(t))
         };
@@ -521,8 +528,18 @@ async fn run_region(hub: Arc<HubInner>, region: RegionId, wake: Arc<Notify>) {
     }
 }
 
+/// The first tick of the grid `epoch + k × step` after `after`.
+fn next_tick(epoch: Instant, step: Duration, after: Instant) -> Instant {
+    let step_ns = step.as_nanos().max(1);
+    let since = after.saturating_duration_since(epoch).as_nanos();
+    let k = since / step_ns + 1;
+    let offset = u64::try_from(k.saturating_mul(step_ns)).unwrap_or(u64::MAX);
+    epoch + Duration::from_nanos(offset)
+}
+
 /// Publishes what a round saw of one gateway, and schedules its next look.
 fn publish(
+    epoch: Instant,
     config: &PollConfig,
     w: &Watched,
     gateway: VpnGateway,
@@ -573,7 +590,7 @@ fn publish(
     if status != GatewayStatus::Active {
         s.kicked_until = None;
     }
-    s.next_slow = now + config.max_interval;
+    s.next_slow = next_tick(epoch, config.max_interval, now);
 }
 
 #[cfg(test)]

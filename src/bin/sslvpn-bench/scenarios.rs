@@ -13,7 +13,8 @@ use std::{
 use serde_json::{Value, json};
 use sslvpn_gateway::{
     cloud::{
-        self, CloudConfig, Credentials, ModifyRequest, RetryPolicy, StaticCredentials, VpcClient,
+        self, BudgetConfig, CloudConfig, Credentials, ModifyRequest, RetryPolicy, ServerFilter,
+        StaticCredentials, VpcClient,
     },
     domain::{Changes, RegionId},
     emulator::{self, EmulatorConfig, EmulatorHandle, Fixtures, Timings},
@@ -47,6 +48,8 @@ pub struct Size {
     pub fanout_window: Duration,
     pub poll_interval: Duration,
     pub startups: u32,
+    /// Gateways, streams and the idle window of the fleet scenario.
+    pub fleet: (usize, usize, Duration),
 }
 
 impl Size {
@@ -61,6 +64,7 @@ impl Size {
             fanout_window: Duration::from_secs(10),
             poll_interval: Duration::from_secs(1),
             startups: 10,
+            fleet: (1000, 10_000, Duration::from_secs(60)),
         }
     }
 
@@ -75,6 +79,7 @@ impl Size {
             fanout_window: Duration::from_secs(2),
             poll_interval: Duration::from_millis(250),
             startups: 2,
+            fleet: (60, 240, Duration::from_secs(3)),
         }
     }
 }
@@ -131,8 +136,17 @@ pub async fn instant_emulator(gateways: usize) -> Result<EmulatorHandle, String>
     .map_err(|e| format!("emulator: {e}"))
 }
 
-/// Flags that keep the gateway's own limits out of the measurement.
-const UNLIMITED: [&str; 14] = [
+/// Flags that keep the gateway's own limits (and the account's budget,
+/// which the fleet scenario measures) out of the measurement.
+const UNLIMITED: [&str; 22] = [
+    "--upstream-quota",
+    "ModifySslVpnServer=1000000/1s",
+    "--upstream-quota",
+    "DescribeVpnGateway=1000000/1s",
+    "--upstream-quota",
+    "DescribeVpnGateways=1000000/1s",
+    "--upstream-quota",
+    "DescribeSslVpnServers=1000000/1s",
     "--concurrency-limit",
     "100000",
     "--concurrency-per-connection",
@@ -282,6 +296,11 @@ fn direct_client(emu: &EmulatorHandle) -> Result<VpcClient, String> {
             retry: RetryPolicy {
                 max_attempts: 1,
                 ..RetryPolicy::default()
+            },
+            // The baseline is the bare client: no budget of ours.
+            budget: BudgetConfig {
+                quotas: Default::default(),
+                ..BudgetConfig::default()
             },
             ..CloudConfig::default()
         },
@@ -485,6 +504,9 @@ async fn fanout_one(size: &Size, streams: usize, gateways: usize) -> Result<Valu
         .collect();
     let max_polls = per_gateway.iter().copied().max().unwrap_or(0);
     let total_polls: u64 = per_gateway.iter().sum();
+    // Every upstream call of the window, listings included (a region's
+    // sweep reads many gateways in one call, which no per-id count sees).
+    let (window_calls, _, window_by_action) = upstream_calls(&emu);
 
     // A change on every gateway at once: each watcher hears of it.
     let direct = direct_client(&emu)?;
@@ -551,6 +573,8 @@ async fn fanout_one(size: &Size, streams: usize, gateways: usize) -> Result<Valu
         "window_s": size.fanout_window.as_secs_f64(),
         "status_calls_per_gateway_max": max_polls,
         "status_calls_total": total_polls,
+        "upstream_calls_in_window": window_calls,
+        "upstream_calls_by_action": window_by_action,
         "status_calls_per_gateway_per_round": ((max_polls as f64 / rounds) * 100.0).round() / 100.0,
         "rss_idle_kib": rss_idle,
         "rss_with_streams_kib": rss_streams,
@@ -559,6 +583,205 @@ async fn fanout_one(size: &Size, streams: usize, gateways: usize) -> Result<Valu
         "fanout_delay_p99_us": delays.micros(0.99),
         "fanout_delay_max_us": delays.histogram.max(),
         "change_to_first_watcher_max_ms": first_heard_ms,
+    }))
+}
+
+/// Upstream requests the emulator answered, per action, and how many of
+/// them it throttled.
+fn upstream_calls(emu: &EmulatorHandle) -> (u64, u64, Value) {
+    let counters = emu.counters();
+    let mut total = 0;
+    let mut throttled = 0;
+    let mut by_action = serde_json::Map::new();
+    for (action, outcomes) in &counters.requests {
+        let n: u64 = outcomes.values().sum();
+        throttled += outcomes
+            .iter()
+            .filter(|(o, _)| o.contains("Throttling"))
+            .map(|(_, n)| *n)
+            .sum::<u64>();
+        total += n;
+        by_action.insert(action.clone(), json!(n));
+    }
+    (total, throttled, Value::Object(by_action))
+}
+
+/// A fleet on the account's budget: `gateways` in one region, `streams`
+/// following them, through the gateway (region sweeps, the default budget
+/// and cadences) and, side by side on a second emulator with the same
+/// fixtures, the baseline: one poller per gateway (DescribeVpnGateway and
+/// DescribeSslVpnServers every slow interval, as the per-gateway pollers
+/// did once idle).
+pub async fn fleet(size: &Size) -> Result<Value, String> {
+    let (gateways, streams, window) = size.fleet;
+    let emu = instant_emulator(gateways).await?;
+    let baseline_emu = instant_emulator(gateways).await?;
+    // The gateway's own caps out of the way; its budget and cadences as
+    // shipped.
+    let flags = [
+        "--concurrency-limit",
+        "100000",
+        "--concurrency-per-connection",
+        "100000",
+        "--max-streams",
+        "100000",
+        "--max-pollers",
+        "10000",
+        "--http2-max-concurrent-streams",
+        "10000",
+        "--admin-listen",
+        "off",
+    ];
+    let (gateway, _) = GatewayProcess::start(&emu.base_url(), &flags).await?;
+    let rss_idle = gateway.rss_kib();
+    let conns = channels(gateway.addr, (streams / 200).clamp(1, 64)).await?;
+    let ready = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::new(AtomicUsize::new(0));
+    // Per stream: when it saw the change on gateway 0 SUCCEEDED.
+    let done: Arc<Mutex<Vec<Instant>>> = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for i in 0..streams {
+        let g = i % gateways;
+        let mut client = SslVpnServiceClient::new(conns[i % conns.len()].clone());
+        let (ready, failures, done) = (ready.clone(), failures.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok(stream) = client
+                .watch_ssl_vpn_server(pb::WatchSslVpnServerRequest {
+                    region_id: REGION.into(),
+                    ssl_vpn_server_id: server_id(g),
+                    follow: true,
+                    ..Default::default()
+                })
+                .await
+            else {
+                failures.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            let mut stream = stream.into_inner();
+            if !matches!(stream.message().await, Ok(Some(_))) {
+                failures.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            ready.fetch_add(1, Ordering::Relaxed);
+            while let Ok(Some(m)) = stream.message().await {
+                let port = m.ssl_vpn_server.as_ref().map(|s| s.port);
+                if m.phase() == pb::Phase::Succeeded && port == Some(20002) {
+                    done.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(Instant::now());
+                }
+            }
+        }));
+    }
+    let wait_ready = Instant::now();
+    while ready.load(Ordering::Relaxed) + failures.load(Ordering::Relaxed) < streams {
+        if wait_ready.elapsed() > Duration::from_secs(300) {
+            return Err("watchers did not all start".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rss_streams = gateway.rss_kib();
+    // Let the first looks settle into the slow cadence.
+    tokio::time::sleep(Duration::from_secs(12).min(window)).await;
+
+    // The idle window, and the baseline's pollers beside it.
+    emu.emulator().reset_counters();
+    baseline_emu.emulator().reset_counters();
+    let direct = direct_client(&baseline_emu)?;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut pollers = Vec::new();
+    for g in 0..gateways {
+        let (direct, stop) = (direct.clone(), stop.clone());
+        pollers.push(tokio::spawn(async move {
+            // Spread over the interval, as pollers started at different times are.
+            let slow = Duration::from_secs(10);
+            let offset = slow.mul_f64((g as f64) / (gateways.max(1) as f64));
+            tokio::time::sleep(offset).await;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = direct
+                    .describe_vpn_gateway(&region(), &gateway_id(g), None)
+                    .await;
+                let _ = direct
+                    .describe_ssl_vpn_servers(
+                        &region(),
+                        &ServerFilter::by_gateway(gateway_id(g)),
+                        cloud::PageRequest::default(),
+                        None,
+                    )
+                    .await;
+                tokio::time::sleep(slow).await;
+            }
+        }));
+    }
+    tokio::time::sleep(window).await;
+    stop.store(true, Ordering::Relaxed);
+    let (idle_calls, idle_throttled, idle_by_action) = upstream_calls(&emu);
+    let (base_calls, base_throttled, base_by_action) = upstream_calls(&baseline_emu);
+    for p in &pollers {
+        p.abort();
+    }
+    let per_min = |n: u64| (n as f64 * 60.0 / window.as_secs_f64()).round();
+
+    // A change through the gateway on a watched gateway: until every one
+    // of its watchers has seen it SUCCEEDED (the instant emulator
+    // completes it as it accepts it).
+    let mut client = SslVpnServiceClient::new(conns[0].clone());
+    let sent = Instant::now();
+    client
+        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
+            region_id: REGION.into(),
+            ssl_vpn_server_id: server_id(0),
+            port: Some(20002),
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| format!("modify: {s:?}"))?;
+    let accepted = sent.elapsed();
+    let watchers_of_0 = (0..streams).filter(|i| i % gateways == 0).count();
+    let wait = Instant::now();
+    while done.lock().unwrap_or_else(|e| e.into_inner()).len() < watchers_of_0
+        && wait.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let seen: Vec<Instant> = done.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let last_seen_ms = seen
+        .iter()
+        .map(|t| t.duration_since(sent).as_millis())
+        .max()
+        .unwrap_or(0);
+    let (_, throttled_total, _) = upstream_calls(&emu);
+    for t in &tasks {
+        t.abort();
+    }
+    gateway.stop().await;
+    let per_stream_kib = match (rss_idle, rss_streams) {
+        (Some(a), Some(b)) if streams > 0 => {
+            ((b.saturating_sub(a)) as f64 / streams as f64 * 10.0).round() / 10.0
+        }
+        _ => 0.0,
+    };
+    Ok(json!({
+        "gateways": gateways,
+        "streams": streams,
+        "streams_started": ready.load(Ordering::Relaxed),
+        "stream_failures": failures.load(Ordering::Relaxed),
+        "window_s": window.as_secs_f64(),
+        "idle_calls_per_min": per_min(idle_calls),
+        "idle_calls_by_action": idle_by_action,
+        "idle_throttled": idle_throttled,
+        "baseline_idle_calls_per_min": per_min(base_calls),
+        "baseline_calls_by_action": base_by_action,
+        "baseline_throttled": base_throttled,
+        "ratio_calls": ratio(per_min(idle_calls), per_min(base_calls)),
+        "change_accepted_ms": accepted.as_millis(),
+        "change_watchers": watchers_of_0,
+        "change_watchers_succeeded": seen.len(),
+        "change_to_last_watcher_succeeded_ms": last_seen_ms,
+        "throttled_total": throttled_total,
+        "rss_idle_kib": rss_idle,
+        "rss_with_streams_kib": rss_streams,
+        "rss_per_stream_kib": per_stream_kib,
     }))
 }
 
