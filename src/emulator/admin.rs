@@ -11,10 +11,11 @@
 //! | `POST /_emulator/counters/reset` | zeroes them |
 //! | `GET /_emulator/fixtures` | the current world as a fixture document |
 //! | `PUT /_emulator/fixtures` | loads a fixture document (clears tasks, tokens, nonces) |
-//! | `POST /_emulator/reset` | back to the start: fixtures, timings, faults, counters |
+//! | `POST /_emulator/reset` | back to the start: fixtures, timings, faults, quotas, counters |
 //! | `GET`/`PUT /_emulator/timings` | timings in ms; `PUT` takes any subset |
 //! | `GET`/`PUT`/`DELETE /_emulator/faults` | the whole fault table |
 //! | `PUT`/`DELETE /_emulator/faults/{action}` | one action's faults (`*` for all) |
+//! | `GET`/`PUT /_emulator/quotas` | the rate limits; `PUT` replaces them (`null` or a count of 0: none) |
 
 use axum::{
     Router,
@@ -32,6 +33,7 @@ use super::{
     config::TimingsPatch,
     faults::{ActionFaults, FaultTable},
     fixtures::Fixtures,
+    quotas::QuotaTable,
 };
 
 /// The admin API's path prefix.
@@ -81,6 +83,7 @@ pub(super) fn router() -> Router<Emulator> {
             "/_emulator/faults/{action}",
             put(put_action_faults).delete(clear_action_faults),
         )
+        .route("/_emulator/quotas", get(get_quotas).put(put_quotas))
 }
 
 async fn index() -> Response {
@@ -98,6 +101,8 @@ async fn index() -> Response {
             "DELETE /_emulator/faults",
             "PUT /_emulator/faults/{action}",
             "DELETE /_emulator/faults/{action}",
+            "GET /_emulator/quotas",
+            "PUT /_emulator/quotas",
         ],
         "docs": "docs/emulator.md",
     }))
@@ -185,4 +190,18 @@ async fn put_action_faults(
 async fn clear_action_faults(State(emu): State<Emulator>, Path(action): Path<String>) -> Response {
     emu.clear_faults(&action);
     ok(&emu.faults())
+}
+
+async fn get_quotas(State(emu): State<Emulator>) -> Response {
+    ok(&emu.quotas())
+}
+
+async fn put_quotas(State(emu): State<Emulator>, body: Bytes) -> Response {
+    match parse::<QuotaTable>(&body) {
+        Ok(table) => {
+            emu.set_quotas(table);
+            ok(&emu.quotas())
+        }
+        Err(why) => bad_request(why),
+    }
 }

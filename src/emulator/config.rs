@@ -15,6 +15,7 @@ use super::{
     clock::Clock,
     faults::FaultTable,
     fixtures::Fixtures,
+    quotas::{QuotaSetting, QuotaTable},
     state::{FixtureError, World},
 };
 
@@ -49,6 +50,27 @@ pub struct EmulatorArgs {
     /// Seed of the fault dice, for reproducible runs.
     #[arg(long, env = "SSLVPN_EMULATOR_SEED")]
     pub seed: Option<u64>,
+    #[arg(
+        long = "quota",
+        env = "SSLVPN_EMULATOR_QUOTAS",
+        value_name = "ACTION=COUNT/PERIOD",
+        value_delimiter = ',',
+        help = quota_help()
+    )]
+    pub quotas: Vec<QuotaSetting>,
+}
+
+/// `--quota`'s help, its default read off [`QuotaTable::default`].
+fn quota_help() -> String {
+    let default: Vec<String> = QuotaTable::default()
+        .iter()
+        .map(|(action, quota)| format!("{action}={quota}"))
+        .collect();
+    format!(
+        "At most COUNT calls of ACTION per PERIOD for each account and region, then 400 Throttling.User \
+         (repeatable; ACTION=off lifts a limit) [default: {}; the other actions unlimited]",
+        default.join(",")
+    )
 }
 
 /// The state machine's and the idempotency ledger's timings.
@@ -127,7 +149,7 @@ impl Timings {
 }
 
 /// Durations as integer milliseconds in JSON.
-mod millis {
+pub(super) mod millis {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
@@ -150,6 +172,8 @@ pub struct EmulatorConfig {
     pub clock: Clock,
     /// Seed of the fault dice (random when `None`).
     pub seed: Option<u64>,
+    /// API rate limits per account and region.
+    pub quotas: QuotaTable,
 }
 
 impl Default for EmulatorConfig {
@@ -160,6 +184,7 @@ impl Default for EmulatorConfig {
             faults: FaultTable::new(),
             clock: Clock::system(),
             seed: None,
+            quotas: QuotaTable::default(),
         }
     }
 }
@@ -241,6 +266,7 @@ impl TryFrom<EmulatorArgs> for EmulatorConfig {
             faults,
             clock: Clock::system(),
             seed: args.seed,
+            quotas: QuotaTable::default().with(&args.quotas),
         })
     }
 }
@@ -274,6 +300,44 @@ mod tests {
         assert_eq!(config.timings.accept_lag, Duration::from_millis(250));
         assert_eq!(config.timings.apply_time, Duration::from_secs(1));
         assert_eq!(config.fixtures, Fixtures::default_set());
+    }
+
+    #[test]
+    fn no_flags_give_the_defaults() {
+        let cli = Cli::try_parse_from(["x"]).unwrap();
+        let config = EmulatorConfig::try_from(cli.args).unwrap();
+        let default = EmulatorConfig::default();
+        assert_eq!(config.timings, default.timings);
+        assert_eq!(config.quotas, QuotaTable::default());
+        assert_eq!(default.quotas, QuotaTable::default());
+    }
+
+    #[test]
+    fn quota_flags_patch_the_default_table() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--quota",
+            "ModifySslVpnServer=20/1s,DescribeSslVpnServers=100/1m",
+            "--quota",
+            "DescribeVpnGateway=off",
+        ])
+        .unwrap();
+        let quotas = EmulatorConfig::try_from(cli.args).unwrap().quotas;
+        let listed: Vec<String> = quotas.iter().map(|(a, q)| format!("{a}={q}")).collect();
+        assert_eq!(
+            listed,
+            ["DescribeSslVpnServers=100/1m", "ModifySslVpnServer=20/1s"]
+        );
+    }
+
+    #[test]
+    fn a_bad_quota_flag_is_refused_with_the_reason() {
+        let err = Cli::try_parse_from(["x", "--quota", "DescribeVpnGateway=600/sometimes"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("--quota"), "{err}");
+        assert!(err.contains("not a duration"), "{err}");
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! answered, `ConnectionReset` and `AppliedThenDropped` for the two
 //! connection faults); accepted modifications per ClientToken (the token the
 //! cloud used: the RequestId when the caller gave none), so "applied once"
-//! is checkable; status polls per gateway and server. `GET
-//! /_emulator/counters` serves the same structure as JSON.
+//! is checkable; status polls per gateway and server; calls the account's
+//! quota throttled, per action. `GET /_emulator/counters` serves the same
+//! structure as JSON.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +35,10 @@ pub struct Counters {
     pub server_polls: BTreeMap<String, u64>,
     /// Fault kind → times injected.
     pub faults_injected: BTreeMap<String, u64>,
+    /// Action → calls refused by the account's quota (`Throttling.User`;
+    /// also an outcome in `requests`, with throttling faults).
+    #[serde(default)]
+    pub throttled: BTreeMap<String, u64>,
     /// The W3C `traceparent` headers of the latest requests (oldest first,
     /// at most [`TRACEPARENTS_KEPT`]), so tests can check that callers
     /// propagate their trace.
@@ -77,6 +82,11 @@ impl Counters {
             .get(token)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Calls of `action` the account's quota throttled.
+    pub fn throttled(&self, action: &str) -> u64 {
+        self.throttled.get(action).copied().unwrap_or(0)
     }
 
     /// Status polls of `gateway_id`.

@@ -51,6 +51,11 @@ pub struct AccessKey {
     /// too); `*` grants everything. Others get 403 `Forbidden`.
     #[serde(default = "everything")]
     pub resources: Vec<String>,
+    /// The main account that owns the key (a RAM user's or role's keys
+    /// belong to their main account): keys of one account share its API
+    /// quotas. Default [`DEFAULT_ACCOUNT_ID`].
+    #[serde(default = "default_account")]
+    pub account_id: String,
 }
 
 impl AccessKey {
@@ -61,6 +66,7 @@ impl AccessKey {
             security_token: None,
             enabled: true,
             resources: everything(),
+            account_id: default_account(),
         }
     }
 
@@ -84,6 +90,7 @@ impl std::fmt::Debug for AccessKey {
             )
             .field("enabled", &self.enabled)
             .field("resources", &self.resources)
+            .field("account_id", &self.account_id)
             .finish()
     }
 }
@@ -233,6 +240,9 @@ fn yes() -> bool {
 fn everything() -> Vec<String> {
     vec!["*".to_owned()]
 }
+fn default_account() -> String {
+    DEFAULT_ACCOUNT_ID.to_owned()
+}
 fn default_vpc_cidr() -> String {
     "172.16.0.0/12".into()
 }
@@ -284,6 +294,9 @@ fn default_end_time() -> i64 {
     4_070_908_800_000
 }
 
+/// The main account of every key that names none, the default keys
+/// included (the cloud's account ids are 16 digits).
+pub const DEFAULT_ACCOUNT_ID: &str = "1234567890123456";
 /// A limited key of the default set: granted only `vpn-hz1primary` (and so
 /// `vss-hz1primary`).
 pub const LIMITED_ACCESS_KEY_ID: &str = "LTAI5tEMULATORLIMITED";

@@ -15,9 +15,11 @@
 //! change stays invisible for an accept lag, the gateway then reads
 //! `updating` for the apply time, then `active` with the new configuration.
 //! Faults (latency, 500/503, `SystemBusy`, `Throttling.User`, connection
-//! resets, "applied, then dropped") are configurable per action, and an
-//! admin API under `/_emulator/` loads fixtures, sets timings and faults and
-//! serves counters. docs/emulator.md is the user's guide.
+//! resets, "applied, then dropped") are configurable per action, API rate
+//! limits per account, region and action answer `Throttling.User` as the
+//! cloud's flow control does (`quotas`), and an admin API under
+//! `/_emulator/` loads fixtures, sets timings, faults and quotas and serves
+//! counters. docs/emulator.md is the user's guide.
 //!
 //! Error codes where the API document names none (HTTP status in brackets):
 //! - unknown server `InvalidSslVpnServerId.NotFound` (404), unknown gateway
@@ -79,6 +81,7 @@ pub mod faults;
 pub mod fixtures;
 mod idempotency;
 mod pipeline;
+mod quotas;
 pub mod rules;
 pub mod signature;
 pub mod state;
@@ -91,6 +94,7 @@ pub use config::{ConfigError, EmulatorArgs, EmulatorConfig, Timings, TimingsPatc
 pub use counters::Counters;
 pub use faults::{ActionFaults, Fault, FaultTable};
 pub use fixtures::Fixtures;
+pub use quotas::{Quota, QuotaSetting, QuotaTable};
 pub use state::FixtureError;
 
 /// The documented demo access key the default fixtures accept (fake: it
@@ -127,6 +131,7 @@ struct Shared {
     nonces: auth::NonceCache,
     counters: Counters,
     faults: FaultTable,
+    quotas: quotas::Quotas,
     timings: Timings,
     rng: fastrand::Rng,
 }
@@ -184,6 +189,7 @@ impl Emulator {
             nonces: auth::NonceCache::default(),
             counters: Counters::default(),
             faults: config.faults.clone(),
+            quotas: quotas::Quotas::new(config.quotas.clone()),
             timings: config.timings.clamped(),
             rng: config
                 .seed
@@ -275,7 +281,8 @@ impl Emulator {
         Ok(())
     }
 
-    /// Back to the state it started in: fixtures, timings, faults, counters.
+    /// Back to the state it started in: fixtures, timings, faults, quotas,
+    /// counters.
     pub fn reset(&self) {
         match Self::fresh(&self.inner.initial) {
             Ok(fresh) => *self.lock() = fresh,
@@ -317,6 +324,17 @@ impl Emulator {
         self.lock().faults = table;
     }
 
+    /// The API rate limits (action → at most COUNT calls per PERIOD, per
+    /// account and region).
+    pub fn quotas(&self) -> QuotaTable {
+        self.lock().quotas.table().clone()
+    }
+
+    /// Replaces the rate limits; every account's budget starts afresh.
+    pub fn set_quotas(&self, table: QuotaTable) {
+        self.lock().quotas.replace(table);
+    }
+
     /// The emulator's clock (tests pause tokio's to move it).
     pub fn clock(&self) -> Clock {
         self.inner.clock
@@ -337,6 +355,9 @@ impl Emulator {
             if !key.resources.iter().any(|r| r == "*") {
                 notes.push(format!("only {}", key.resources.join(", ")));
             }
+            if key.account_id != fixtures::DEFAULT_ACCOUNT_ID {
+                notes.push(format!("account {}", key.account_id));
+            }
             out.push_str(&format!(
                 "  {} / {}{}\n",
                 key.access_key_id,
@@ -350,6 +371,16 @@ impl Emulator {
             if let Some(token) = &key.security_token {
                 out.push_str(&format!("    security token: {token}\n"));
             }
+        }
+        let quotas = self.quotas();
+        if quotas.is_empty() {
+            out.push_str("quotas: none\n");
+        } else {
+            let listed: Vec<String> = quotas.iter().map(|(a, q)| format!("{a}={q}")).collect();
+            out.push_str(&format!(
+                "quotas (per account and region): {}\n",
+                listed.join(", ")
+            ));
         }
         out.push_str("fixtures (gateway, ssl vpn server, vpc, notes):\n");
         out.push_str(&fixtures.summary());

@@ -1,6 +1,6 @@
 //! One API request's path through the emulator: read the wire, resolve the
-//! action, authenticate, suffer the configured faults, run the action,
-//! answer as the cloud does.
+//! action, authenticate, draw on the account's quota, suffer the configured
+//! faults, run the action, answer as the cloud does.
 //!
 //! Every request gets a RequestId (an uppercase UUID, as the cloud's) and is
 //! counted under its action and outcome. The shared state is locked only for
@@ -165,6 +165,32 @@ pub(super) async fn handle(State(emu): State<Emulator>, req: Request) -> Respons
             return error_response(&err, &request_id);
         }
     };
+
+    // Within the account's quota: a throttled call goes no further.
+    let throttled = {
+        let mut shared = emu.lock();
+        let shared = &mut *shared;
+        // A region the cloud does not have is no region's budget; the
+        // action refuses it.
+        let region = params
+            .non_empty("RegionId")
+            .filter(|r| shared.world.regions.contains(*r));
+        let verdict = match region {
+            Some(region) => {
+                shared
+                    .quotas
+                    .admit(&key.account_id, region, action, emu.inner.clock.now())
+            }
+            None => Ok(()),
+        };
+        verdict.err().inspect(|err| {
+            Counters::bump(&mut shared.counters.throttled, action.name());
+            shared.counters.record(action.name(), &err.code);
+        })
+    };
+    if let Some(err) = throttled {
+        return error_response(&err, &request_id);
+    }
 
     // What trouble this request meets.
     let decision = {

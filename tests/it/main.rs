@@ -13,6 +13,7 @@ mod cloud_credentials;
 mod cloud_sign;
 mod cloud_tracing;
 mod emulator_faults;
+mod emulator_quotas;
 mod emulator_state;
 mod emulator_vectors;
 mod emulator_wire;
