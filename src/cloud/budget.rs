@@ -4,17 +4,18 @@
 //! The cloud limits calls per region, per API and per main account
 //! (DescribeVpnGateway: 600 per 60 s), and a throttled account is throttled
 //! for every tool that uses it — the console and Terraform included. So the
-//! gateway spends its calls from a token bucket per (region, API) sized to
+//! gateway counts its calls in a sliding window per (region, API) sized to
 //! the quota, and decides who goes first: a caller's modify, its pre-flight
-//! and status reads may use the whole bucket and wait (up to their
-//! deadline) for a token; background polls may only use what is above a
-//! reserve kept for callers, and never wait — they learn how long until a
-//! token is theirs and stretch their cadence instead of being throttled.
+//! and status reads may use the whole window and wait (up to their
+//! deadline) for room; background polls may only use a share of it,
+//! keeping the rest for callers, and never wait — they learn how long
+//! until there is room and stretch their cadence instead of being
+//! throttled.
 //! When the cloud throttles anyway (another tool spends the same quota),
-//! the bucket refills at half its rate for one period.
+//! only half the quota is spent for one period.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, VecDeque},
     fmt,
     str::FromStr,
     sync::{Arc, Mutex, MutexGuard},
@@ -67,10 +68,6 @@ impl Quota {
             count,
             period: Duration::from_secs(60),
         }
-    }
-
-    fn rate_per_sec(&self) -> f64 {
-        f64::from(self.count) / self.period.as_secs_f64().max(0.001)
     }
 }
 
@@ -155,50 +152,73 @@ impl BudgetConfig {
     }
 }
 
+/// One (region, API)'s calls of the last period: a sliding window, the
+/// strictest reading of a quota (a client that fits it fits a fixed window
+/// too; a token bucket's burst would not).
 #[derive(Debug)]
 struct Bucket {
     quota: Quota,
-    tokens: f64,
-    at: Instant,
-    /// Until when the bucket refills at half its rate (after the cloud
+    /// When the calls of the last period were made, oldest first.
+    calls: VecDeque<Instant>,
+    /// Until when only half the quota may be spent (after the cloud
     /// throttled us).
     shrunk_until: Option<Instant>,
 }
 
 impl Bucket {
-    fn new(quota: Quota, now: Instant) -> Self {
+    fn new(quota: Quota) -> Self {
         Self {
             quota,
-            tokens: f64::from(quota.count),
-            at: now,
+            calls: VecDeque::new(),
             shrunk_until: None,
         }
     }
 
-    fn rate(&self, now: Instant) -> f64 {
-        let rate = self.quota.rate_per_sec();
+    /// Calls the window allows now.
+    fn allowed(&self, now: Instant) -> f64 {
+        let count = f64::from(self.quota.count);
         match self.shrunk_until {
-            Some(until) if now < until => rate / 2.0,
-            _ => rate,
+            Some(until) if now < until => count / 2.0,
+            _ => count,
         }
     }
 
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate(now)).min(f64::from(self.quota.count));
-        self.at = now;
+    fn expire(&mut self, now: Instant) {
+        while self
+            .calls
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= self.quota.period)
+        {
+            self.calls.pop_front();
+        }
     }
 
-    /// Takes a token if more than `floor` are left; else how long until
-    /// one is.
-    fn take_above(&mut self, floor: f64, now: Instant) -> Result<(), Duration> {
-        self.refill(now);
-        if self.tokens >= floor + 1.0 {
-            self.tokens -= 1.0;
+    /// Calls left in the window now.
+    fn left(&mut self, now: Instant) -> f64 {
+        self.expire(now);
+        (self.allowed(now) - self.calls.len() as f64).max(0.0)
+    }
+
+    /// Takes a call if fewer than `share` of the allowed calls were made in
+    /// the window; else how long until one leaves it.
+    fn take(&mut self, share: f64, now: Instant) -> Result<(), Duration> {
+        self.expire(now);
+        let limit = (self.allowed(now) * share).floor();
+        let used = self.calls.len() as f64;
+        if used < limit {
+            self.calls.push_back(now);
             return Ok(());
         }
-        let missing = floor + 1.0 - self.tokens;
-        Err(Duration::try_from_secs_f64(missing / self.rate(now)).unwrap_or(self.quota.period))
+        // The call that must leave the window for one more to fit.
+        let excess = usize::try_from((used - limit) as i64).unwrap_or(0);
+        let wait = match self.calls.get(excess) {
+            Some(t) => (*t + self.quota.period).saturating_duration_since(now),
+            // Shrunk below what is in the window: wait for the shrink to end.
+            None => self
+                .shrunk_until
+                .map_or(self.quota.period, |u| u.saturating_duration_since(now)),
+        };
+        Err(wait.max(Duration::from_millis(1)))
     }
 }
 
@@ -297,13 +317,13 @@ impl Budget {
         let mut buckets = self.lock();
         let bucket = buckets
             .entry((region.clone(), action))
-            .or_insert_with(|| Bucket::new(quota, now));
-        let floor = match purpose {
-            Purpose::Poll => f64::from(quota.count) * (1.0 - self.inner.config.poll_share),
-            _ => 0.0,
+            .or_insert_with(|| Bucket::new(quota));
+        let share = match purpose {
+            Purpose::Poll => self.inner.config.poll_share,
+            _ => 1.0,
         };
-        let taken = bucket.take_above(floor, now);
-        let left = bucket.tokens;
+        let taken = bucket.take(share, now);
+        let left = bucket.left(now);
         drop(buckets);
         self.inner
             .metrics
@@ -354,12 +374,10 @@ impl Budget {
     }
 
     /// The cloud throttled a call the budget allowed: someone else spends
-    /// the same quota, so refill at half the rate for one period.
+    /// the same quota, so spend only half of it for one period.
     pub fn throttled(&self, region: &RegionId, action: &'static str) {
         let now = Instant::now();
         if let Some(bucket) = self.lock().get_mut(&(region.clone(), action)) {
-            bucket.refill(now);
-            bucket.tokens = bucket.tokens.min(0.0);
             bucket.shrunk_until = Some(now + bucket.quota.period);
         }
     }
@@ -371,9 +389,8 @@ impl Budget {
         let mut buckets = self.lock();
         let bucket = buckets
             .entry((region.clone(), action))
-            .or_insert_with(|| Bucket::new(quota, now));
-        bucket.refill(now);
-        Some(bucket.tokens)
+            .or_insert_with(|| Bucket::new(quota));
+        Some(bucket.left(now))
     }
 
     /// The quota of `action`, if one is set.
@@ -429,12 +446,13 @@ mod tests {
         for _ in 0..8 {
             b.try_take(&r, "DescribeVpnGateway", Purpose::Poll).unwrap();
         }
-        // 80 % spent: polls are told to wait, callers still get theirs.
+        // 80 % spent: polls are told to wait until the oldest call leaves
+        // the window; callers still get theirs.
         let wait = b
             .try_take(&r, "DescribeVpnGateway", Purpose::Poll)
             .unwrap_err();
         assert!(
-            wait > Duration::ZERO && wait <= Duration::from_secs(6),
+            wait > Duration::from_secs(59) && wait <= Duration::from_secs(60),
             "{wait:?}"
         );
         b.try_take(&r, "DescribeVpnGateway", Purpose::Status)
@@ -445,24 +463,21 @@ mod tests {
             b.try_take(&r, "DescribeVpnGateway", Purpose::Status)
                 .is_err()
         );
-        // A caller waits for the refill (one token per 6 s) within its deadline.
-        let started = Instant::now();
-        b.take(
-            &r,
-            "DescribeVpnGateway",
-            Purpose::Preflight,
-            Some(started + Duration::from_secs(10)),
-        )
-        .await
-        .unwrap();
-        assert!(started.elapsed() >= Duration::from_secs(5));
-        // …and gives up at once when the token would come after it.
-        let short = Some(Instant::now() + Duration::from_millis(10));
+        assert_eq!(b.remaining(&r, "DescribeVpnGateway"), Some(0.0));
+        // A caller gives up at once when room would come after its deadline…
+        let short = Some(Instant::now() + Duration::from_secs(10));
         assert!(
             b.take(&r, "DescribeVpnGateway", Purpose::Status, short)
                 .await
                 .is_err()
         );
+        // …and waits for it when it comes in time.
+        let started = Instant::now();
+        let long = Some(started + Duration::from_secs(70));
+        b.take(&r, "DescribeVpnGateway", Purpose::Preflight, long)
+            .await
+            .unwrap();
+        assert!(started.elapsed() >= Duration::from_secs(59));
         // An API without a quota is not limited.
         for _ in 0..1000 {
             b.try_take(&r, "DescribeRegions", Purpose::Poll).unwrap();
@@ -470,17 +485,43 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_throttle_from_the_cloud_halves_the_refill_for_a_period() {
+    async fn no_period_ever_holds_more_calls_than_the_quota() {
+        // A token bucket would allow a full bucket plus a period's refill.
         let (b, r) = (budget(60), region());
-        b.try_take(&r, "DescribeVpnGateway", Purpose::Status)
-            .unwrap();
+        let mut granted: Vec<Instant> = Vec::new();
+        for _ in 0..(3 * 60 * 10) {
+            if b.try_take(&r, "DescribeVpnGateway", Purpose::Status)
+                .is_ok()
+            {
+                granted.push(Instant::now());
+            }
+            tokio::time::advance(Duration::from_millis(100)).await;
+        }
+        for (i, t) in granted.iter().enumerate() {
+            let in_window = granted[i..]
+                .iter()
+                .take_while(|u| u.duration_since(*t) < Duration::from_secs(60))
+                .count();
+            assert!(in_window <= 60, "{in_window} calls in one period");
+        }
+        assert!(
+            granted.len() >= 3 * 60 - 1,
+            "the quota is used: {}",
+            granted.len()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_from_the_cloud_halves_the_quota_for_a_period() {
+        let (b, r) = (budget(60), region());
+        for _ in 0..20 {
+            b.try_take(&r, "DescribeVpnGateway", Purpose::Status)
+                .unwrap();
+        }
+        assert_eq!(b.remaining(&r, "DescribeVpnGateway"), Some(40.0));
         b.throttled(&r, "DescribeVpnGateway");
-        assert!(b.remaining(&r, "DescribeVpnGateway").unwrap() < 1.0);
-        tokio::time::advance(Duration::from_secs(10)).await;
-        // 10 s at half of one per second.
-        let left = b.remaining(&r, "DescribeVpnGateway").unwrap();
-        assert!((4.5..=5.5).contains(&left), "{left}");
-        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(b.remaining(&r, "DescribeVpnGateway"), Some(10.0));
+        tokio::time::advance(Duration::from_secs(61)).await;
         assert_eq!(b.remaining(&r, "DescribeVpnGateway"), Some(60.0));
     }
 

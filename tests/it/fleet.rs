@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sslvpn_gateway::{
-    emulator::{EmulatorConfig, Fixtures},
+    emulator::{EmulatorConfig, Fixtures, QuotaSetting, QuotaTable},
     pb,
     watch::PollConfig,
 };
@@ -17,24 +17,31 @@ use crate::support::harness::{
     REGION, SERVER, follow, gateway_config, port_change, start_emulator, start_gateway, timings,
 };
 
-/// `count` gateways in `region`, one server each.
-fn fleet(region: &str, count: usize) -> Fixtures {
-    let vpcs: Vec<Value> = (0..count)
-        .map(|i| json!({"vpc_id": format!("vpc-fleet{i}"), "region_id": region, "cidr_block": "172.16.0.0/16"}))
-        .collect();
-    let gateways: Vec<Value> = (0..count)
-        .map(|i| json!({"vpn_gateway_id": format!("vpn-fleet{i}"), "region_id": region, "vpc_id": format!("vpc-fleet{i}")}))
-        .collect();
-    let servers: Vec<Value> = (0..count)
-        .map(|i| {
-            json!({"ssl_vpn_server_id": format!("vss-fleet{i}"), "vpn_gateway_id": format!("vpn-fleet{i}"),
-                   "local_subnet": "172.16.0.0/24", "client_ip_pool": "10.0.0.0/24"})
-        })
-        .collect();
+/// `count` gateways in each of `regions`, one server each: in the first
+/// region `vpn-fleet{i}`/`vss-fleet{i}`, in the n-th `vpn-fleet{n}x{i}`.
+fn fleet_in(regions: &[&str], count: usize) -> Fixtures {
+    let (mut vpcs, mut gateways, mut servers) = (Vec::new(), Vec::new(), Vec::new());
+    for (n, region) in regions.iter().enumerate() {
+        for i in 0..count {
+            let t = if n == 0 {
+                format!("{i}")
+            } else {
+                format!("{n}x{i}")
+            };
+            vpcs.push(json!({"vpc_id": format!("vpc-fleet{t}"), "region_id": region, "cidr_block": "172.16.0.0/16"}));
+            gateways.push(json!({"vpn_gateway_id": format!("vpn-fleet{t}"), "region_id": region, "vpc_id": format!("vpc-fleet{t}")}));
+            servers.push(json!({"ssl_vpn_server_id": format!("vss-fleet{t}"), "vpn_gateway_id": format!("vpn-fleet{t}"),
+                                "local_subnet": "172.16.0.0/24", "client_ip_pool": "10.0.0.0/24"}));
+        }
+    }
     serde_json::from_value(
         json!({"vpcs": vpcs, "vpn_gateways": gateways, "ssl_vpn_servers": servers}),
     )
     .unwrap()
+}
+
+fn fleet(region: &str, count: usize) -> Fixtures {
+    fleet_in(&[region], count)
 }
 
 /// Requests the emulator answered for `action`, whatever the outcome.
@@ -47,8 +54,12 @@ fn calls(emulator: &sslvpn_gateway::emulator::EmulatorHandle, action: &str) -> u
 }
 
 fn watch_of(server: String) -> pb::WatchSslVpnServerRequest {
+    watch_in(REGION, server)
+}
+
+fn watch_in(region: &str, server: String) -> pb::WatchSslVpnServerRequest {
     pb::WatchSslVpnServerRequest {
-        region_id: REGION.into(),
+        region_id: region.into(),
         ssl_vpn_server_id: server,
         follow: true,
         ..Default::default()
@@ -243,5 +254,100 @@ async fn a_modify_on_a_watched_gateway_makes_one_upstream_call_and_three_otherwi
     assert_eq!(
         watched, 1.0,
         "the fresh observation spared the pre-flight's reads"
+    );
+}
+
+#[tokio::test]
+async fn three_hundred_gateways_over_three_regions_stay_under_every_quota() {
+    const REGIONS: [&str; 3] = ["cn-hangzhou", "cn-shanghai", "cn-beijing"];
+    const PER_REGION: usize = 100;
+    // The cloud's quotas, as strict as the gateway's defaults assume.
+    let mut quotas = QuotaTable::default();
+    for setting in [
+        "DescribeVpnGateway=600/60s",
+        "DescribeVpnGateways=300/60s",
+        "DescribeSslVpnServers=300/60s",
+        "ModifySslVpnServer=100/60s",
+    ] {
+        let s: QuotaSetting = setting.parse().unwrap();
+        quotas.set(s.action, s.quota);
+    }
+    let emulator = start_emulator(EmulatorConfig {
+        fixtures: fleet_in(&REGIONS, PER_REGION),
+        timings: timings(50, 200),
+        quotas,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    // The test harness's cadences (25 ms fast, 100 ms slow) would spend
+    // far more than the quotas allow: the budget must stretch them.
+    let mut config = gateway_config(&emulator);
+    // 300 streams on the test's one connection.
+    config.security.http2.max_concurrent_streams = 1024;
+    let (_server, client) = start_gateway(config).await;
+
+    let mut streams = Vec::new();
+    for (n, region) in REGIONS.iter().enumerate() {
+        for i in 0..PER_REGION {
+            let server = if n == 0 {
+                format!("vss-fleet{i}")
+            } else {
+                format!("vss-fleet{n}x{i}")
+            };
+            let mut c = client.clone();
+            let region = (*region).to_owned();
+            streams.push(tokio::spawn(async move {
+                let mut s = c
+                    .watch_ssl_vpn_server(watch_in(&region, server.clone()))
+                    .await
+                    .unwrap()
+                    .into_inner();
+                s.next().await.expect("a first message").unwrap();
+                (region, server, s)
+            }));
+        }
+    }
+    let mut opened = Vec::new();
+    for s in streams {
+        opened.push(s.await.unwrap());
+    }
+    // One change per region, streamed to its watcher until done.
+    for (region, server, stream) in opened.iter_mut().step_by(PER_REGION) {
+        let mut c = client.clone();
+        c.modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
+            region_id: region.clone(),
+            ssl_vpn_server_id: server.clone(),
+            port: Some(1204),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let done = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(m) = stream.next().await {
+                let m = m.unwrap();
+                if m.phase() == pb::Phase::Succeeded
+                    && m.ssl_vpn_server.as_ref().is_some_and(|s| s.port == 1204)
+                {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(
+            done,
+            Ok(true),
+            "the change in {region} was streamed to its end"
+        );
+    }
+    let counters = emulator.counters();
+    assert!(
+        counters.throttled.is_empty(),
+        "throttled by the cloud: {:?}",
+        counters.throttled
+    );
+    assert!(
+        calls(&emulator, "DescribeVpnGateways") > 0,
+        "the regions were swept"
     );
 }

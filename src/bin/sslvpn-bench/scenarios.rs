@@ -125,6 +125,14 @@ pub fn fixtures(count: usize) -> Result<Fixtures, String> {
 /// overhead at rates (up to 2,000 modifies a second, each with its
 /// DescribeVpnGateway pre-flight) far past the cloud's default quota.
 pub async fn instant_emulator(gateways: usize) -> Result<EmulatorHandle, String> {
+    instant_emulator_with(gateways, QuotaTable::unlimited()).await
+}
+
+/// The same, enforcing `quotas` as the cloud would.
+pub async fn instant_emulator_with(
+    gateways: usize,
+    quotas: QuotaTable,
+) -> Result<EmulatorHandle, String> {
     emulator::spawn(EmulatorConfig {
         fixtures: fixtures(gateways)?,
         timings: Timings {
@@ -133,7 +141,7 @@ pub async fn instant_emulator(gateways: usize) -> Result<EmulatorHandle, String>
             quiet_period: Duration::ZERO,
             ..Timings::default()
         },
-        quotas: QuotaTable::unlimited(),
+        quotas,
         ..EmulatorConfig::default()
     })
     .await
@@ -618,8 +626,9 @@ fn upstream_calls(emu: &EmulatorHandle) -> (u64, u64, Value) {
 /// did once idle).
 pub async fn fleet(size: &Size) -> Result<Value, String> {
     let (gateways, streams, window) = size.fleet;
-    let emu = instant_emulator(gateways).await?;
-    let baseline_emu = instant_emulator(gateways).await?;
+    // The cloud's default quotas on, on both sides.
+    let emu = instant_emulator_with(gateways, QuotaTable::default()).await?;
+    let baseline_emu = instant_emulator_with(gateways, QuotaTable::default()).await?;
     // The gateway's own caps out of the way; its budget and cadences as
     // shipped.
     let flags = [
