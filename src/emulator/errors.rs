@@ -29,8 +29,11 @@ pub mod code {
     pub const API_NOT_FOUND: &str = "InvalidApi.NotFound";
     pub const UNSUPPORTED_METHOD: &str = "UnsupportedHTTPMethod";
     pub const REGION_NOT_FOUND: &str = "InvalidRegionId.NotFound";
+    /// CreateSslVpnClientCert's reference (404) and Terraform's
+    /// `SslVpnServerNotFound`; ModifySslVpnServer's document names none.
     pub const SERVER_NOT_FOUND: &str = "InvalidSslVpnServerId.NotFound";
-    pub const GATEWAY_NOT_FOUND: &str = "InvalidVpnGatewayId.NotFound";
+    /// DescribeVpnGateway's reference (404) and Terraform's `VpnNotFound`.
+    pub const GATEWAY_NOT_FOUND: &str = "InvalidVpnGatewayInstanceId.NotFound";
     pub const FORBIDDEN: &str = "Forbidden";
     pub const FINANCIAL_LOCKED: &str = "VpnGateway.FinancialLocked";
     pub const CONFIGURING: &str = "VpnGateway.Configuring";

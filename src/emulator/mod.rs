@@ -21,7 +21,7 @@
 //!
 //! Error codes where the API document names none (HTTP status in brackets):
 //! - unknown server `InvalidSslVpnServerId.NotFound` (404), unknown gateway
-//!   `InvalidVpnGatewayId.NotFound` (404), unknown action or version
+//!   `InvalidVpnGatewayInstanceId.NotFound` (404), unknown action or version
 //!   `InvalidApi.NotFound` (404), unknown key `InvalidAccessKeyId.NotFound`
 //!   (404), disabled key `InvalidAccessKeyId.Inactive` (400);
 //! - a missing parameter `MissingParameter.<Name>` (400); a missing V3 header

@@ -17,6 +17,7 @@ mod emulator_state;
 mod emulator_vectors;
 mod emulator_wire;
 mod end_to_end;
+mod fidelity;
 mod foundation;
 mod observability;
 mod properties;

@@ -131,7 +131,7 @@ pub(super) fn vpn_gateway(params: &Params, ctx: &mut Ctx<'_>) -> Result<Value, A
         .ok_or_else(|| {
             ApiError::not_found(
                 code::GATEWAY_NOT_FOUND,
-                "The specified VPN gateway does not exist.",
+                "The specified vpn gateway instance id does not exist.",
             )
         })?;
     if !ctx.key.grants(&[id]) {

@@ -156,7 +156,7 @@ async fn describe_errors() {
             &mut h,
             &[("RegionId", "cn-hangzhou"), ("VpnGatewayId", "vpn-nowhere")]
         ),
-        (404, "InvalidVpnGatewayId.NotFound".into())
+        (404, "InvalidVpnGatewayInstanceId.NotFound".into())
     );
     // The gateway exists, in another region.
     assert_eq!(
@@ -167,7 +167,7 @@ async fn describe_errors() {
                 ("VpnGatewayId", "vpn-hz1primary")
             ]
         ),
-        (404, "InvalidVpnGatewayId.NotFound".into())
+        (404, "InvalidVpnGatewayInstanceId.NotFound".into())
     );
     let mut limited = Harness::new().limited();
     assert!(
