@@ -250,7 +250,18 @@ pub fn error(status: &Status) -> String {
     );
     let details = status.get_error_details();
     if let Some(info) = details.error_info() {
-        let _ = writeln!(out, "  reason: {} ({})", info.reason, info.domain);
+        match info.metadata.get("origin") {
+            Some(origin) => {
+                let _ = writeln!(
+                    out,
+                    "  reason: {} ({}, answered by the {origin})",
+                    info.reason, info.domain
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  reason: {} ({})", info.reason, info.domain);
+            }
+        }
     }
     if let Some(bad) = details.bad_request() {
         for v in &bad.field_violations {
@@ -295,6 +306,25 @@ mod tests {
         assert!(text.contains("  - port: 443 is reserved"), "{text}");
         assert!(text.contains("  - client_ip_pool: mask /30"), "{text}");
         assert!(text.contains("what to do: fix every field"), "{text}");
+    }
+
+    #[test]
+    fn the_reason_says_who_answered() {
+        let status = Status::with_error_details(
+            Code::FailedPrecondition,
+            "conflict",
+            ErrorDetails::with_error_info(
+                "IpConflict",
+                "vpc.aliyuncs.com",
+                [("origin".to_owned(), "cloud".to_owned())],
+            ),
+        );
+        assert!(
+            error(&status)
+                .contains("  reason: IpConflict (vpc.aliyuncs.com, answered by the cloud)\n"),
+            "{}",
+            error(&status)
+        );
     }
 
     #[test]
