@@ -213,7 +213,8 @@ pub struct ModifyArgs {
     /// Data compression on or off (true/false, on/off, yes/no).
     #[arg(long, value_parser = clap::builder::BoolishValueParser::new(), help_heading = CHANGES)]
     pub compress: Option<bool>,
-    /// Two-factor authentication on or off; on needs the three --idaas-* flags.
+    /// Two-factor authentication on or off; on needs --idaas-instance-id and
+    /// --idaas-region-id, and --idaas-application-id for an EIAM 2.0 instance.
     #[arg(long, value_parser = clap::builder::BoolishValueParser::new(), help_heading = CHANGES)]
     pub enable_multi_factor_auth: Option<bool>,
     /// IDaaS EIAM instance for two-factor authentication.

@@ -1,13 +1,14 @@
 //! Closer to the real VPC API (issue 13), through the gateway on the
-//! emulator: the cloud's own not-found code for a gateway, and which codes
-//! are the gateway's own (`origin` in ErrorInfo).
+//! emulator: two-factor authentication with an EIAM 1.0 instance, the
+//! cloud's own not-found code for a gateway, and which codes are the
+//! gateway's own (`origin` in ErrorInfo).
 
 use prost::Message;
 use sslvpn_gateway::pb;
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::support::harness::*;
+use crate::support::{emulator::Cloud, harness::*};
 
 /// A watch's FAILED `error` as a status, to read its details.
 fn as_status(rpc: &tonic_types::pb::Status) -> tonic::Status {
@@ -126,4 +127,69 @@ async fn codes_the_gateway_invents_say_so_and_the_clouds_answers_say_theirs() {
             .requests("ModifySslVpnServer", "IpConflict"),
         1
     );
+}
+
+/// A gateway in front of a `Cloud` the test can also call directly.
+async fn gateway_on(cloud: &Cloud) -> (sslvpn_gateway::server::ServerHandle, Client) {
+    start_gateway(gateway_config(&cloud.handle)).await
+}
+
+#[tokio::test]
+async fn two_factor_authentication_with_an_eiam1_instance_works_end_to_end() {
+    let cloud = Cloud::start(sslvpn_gateway::emulator::EmulatorConfig {
+        timings: timings(100, 200),
+        ..Default::default()
+    })
+    .await;
+    let (_server, mut client) = gateway_on(&cloud).await;
+    // "If an IDaaS EIAM 1.0 instance is associated, you do not need to
+    // specify an IDaaS application ID."
+    let reply = client
+        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
+            enable_multi_factor_auth: Some(true),
+            idaas_instance_id: Some("idaas-cn-hangzhou-eiam1".into()),
+            idaas_region_id: Some("cn-hangzhou".into()),
+            ..modify("vss-hz3eiam1")
+        })
+        .await
+        .expect("an EIAM 1.0 instance needs no application")
+        .into_inner();
+    let op = reply.operation.expect("an operation");
+    let messages = collect(
+        client
+            .watch_ssl_vpn_server(watch("vss-hz3eiam1", &op.id))
+            .await
+            .unwrap()
+            .into_inner(),
+    )
+    .await;
+    assert_eq!(phases(&messages).last(), Some(&pb::Phase::Succeeded));
+    let status = client
+        .get_ssl_vpn_server_status(status_request("vss-hz3eiam1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let server = status.ssl_vpn_server.unwrap();
+    assert!(server.enable_multi_factor_auth);
+    assert_eq!(server.idaas_instance_id, "idaas-cn-hangzhou-eiam1");
+    assert_eq!(server.idaas_application_id, "");
+    assert_eq!(server.idaas_instance_version, "");
+    // On the wire the version is absent for EIAM 1.0, not empty.
+    let raw = cloud.server("vss-hz3eiam1").await;
+    assert_eq!(raw["EnableMultiFactorAuth"], true);
+    assert!(raw.get("IDaaSInstanceVersion").is_none(), "{raw}");
+
+    // An EIAM 2.0 instance without an application: the cloud says so.
+    let refused = client
+        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
+            enable_multi_factor_auth: Some(true),
+            idaas_instance_id: Some("idaas-cn-hangzhou-eiam2".into()),
+            idaas_region_id: Some("cn-hangzhou".into()),
+            ..modify(SERVER)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(reason(&refused), "MissingParam.IDaaSApplicationId");
+    assert_eq!(origin(&refused), "cloud");
 }

@@ -68,9 +68,11 @@ pub(super) fn gateway_json(gw: &Gateway, include_reservation: bool) -> Value {
     out
 }
 
-/// One server as DescribeSslVpnServers reports it.
+/// One server as DescribeSslVpnServers reports it. `IDaaSInstanceVersion`
+/// is "returned only if the SSL server is associated with an IDaaS EIAM 2.0
+/// instance": absent otherwise, not empty.
 pub(super) fn server_json(s: &SslVpnServer) -> Value {
-    json!({
+    let mut out = json!({
         "SslVpnServerId": s.ssl_vpn_server_id,
         "VpnGatewayId": s.vpn_gateway_id,
         "RegionId": s.region_id,
@@ -90,9 +92,17 @@ pub(super) fn server_json(s: &SslVpnServer) -> Value {
         "IDaaSInstanceId": s.idaas_instance_id,
         "IDaaSApplicationId": s.idaas_application_id,
         "IDaaSRegionId": s.idaas_region_id,
-        "IDaaSInstanceVersion": s.idaas_instance_version,
         "ResourceGroupId": s.resource_group_id,
-    })
+    });
+    if !s.idaas_instance_version.is_empty()
+        && let Some(map) = out.as_object_mut()
+    {
+        map.insert(
+            "IDaaSInstanceVersion".into(),
+            s.idaas_instance_version.clone().into(),
+        );
+    }
+    out
 }
 
 fn with_request_id(mut body: Value, request_id: &str) -> Value {

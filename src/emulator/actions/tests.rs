@@ -667,14 +667,24 @@ async fn two_factor_authentication_rules() {
             "{server} {params:?}"
         );
     }
-    // EIAM 1.0 works on a gateway without IDaaS 2.0 support; its application id is not checked.
+    // EIAM 1.0 works on a gateway without IDaaS 2.0 support, and needs no
+    // application.
     h.timings.accept_lag = Duration::ZERO;
     h.timings.apply_time = Duration::from_secs(1);
-    h.modify(
-        "vss-hz3eiam1",
-        &mfa("idaas-cn-hangzhou-eiam1", hz, "app_whatever"),
-    )
-    .unwrap();
+    let eiam1 = h
+        .modify(
+            "vss-hz3eiam1",
+            &[
+                ("EnableMultiFactorAuth", "true"),
+                ("IDaaSInstanceId", "idaas-cn-hangzhou-eiam1"),
+                ("IDaaSRegionId", hz),
+            ],
+        )
+        .unwrap();
+    assert!(
+        eiam1.get("IDaaSInstanceVersion").is_none(),
+        "absent for EIAM 1.0, not empty: {eiam1}"
+    );
     let answer = h
         .modify(
             "vss-hz1primary",
@@ -693,7 +703,9 @@ async fn two_factor_authentication_rules() {
     assert_eq!(s["IDaaSApplicationId"], "app_sslvpn01");
     assert_eq!(s["IDaaSInstanceVersion"], "EIAM 2.0");
     let s = h.server("vss-hz3eiam1");
-    assert_eq!(s["IDaaSInstanceVersion"], "");
+    assert_eq!(s["EnableMultiFactorAuth"], true);
+    assert_eq!(s["IDaaSInstanceId"], "idaas-cn-hangzhou-eiam1");
+    assert!(s.get("IDaaSInstanceVersion").is_none(), "{s}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -736,8 +748,8 @@ fn actions_resolve_by_name_and_version() {
 #[tokio::test(start_paused = true)]
 async fn an_eiam1_instance_needs_no_application_id() {
     // "If an IDaaS EIAM 1.0 instance is associated, you do not need to
-    // specify an IDaaS application ID." (validate asks for all three ids
-    // whatever the instance.)
+    // specify an IDaaS application ID." (validate, which cannot know the
+    // instance's version, leaves this rule to the cloud.)
     let mut h = Harness::new();
     let answer = h
         .modify(
