@@ -12,6 +12,14 @@
 //! That memory is an optimisation only: a change sent through another
 //! replica still meets the cloud's own refusal, mapped the same way, and
 //! idempotency rests on the client token, which the cloud honours.
+//!
+//! One answer needs the gateway's state to be read right: VPN gateways answer
+//! `UnknownError` "while the vpn is configuring" (Terraform's provider
+//! retries it on gateway operations for that reason). So when the cloud
+//! answers a modify with `UnknownError`, the gateway is read once more: busy
+//! (not `active`), it is the busy refusal it stands for, FAILED_PRECONDITION
+//! with RetryInfo; otherwise it stays the transient failure it is classified
+//! as.
 
 use std::{
     collections::HashMap,
@@ -23,13 +31,16 @@ use ipnet::Ipv4Net;
 use tokio::{sync::Mutex as AsyncMutex, time::Instant};
 
 use crate::{
-    cloud::{ModifyRequest, VpcClient},
+    cloud::{CloudError, ModifyRequest, VpcClient},
     directory::{GatewayMemo, read_server},
     domain::{Changes, Field, GatewayStatus, Modification, RegionId, SslVpnServer, VpnGateway},
     error::{Error, Kind},
     operation::{self, Operation},
     validate::{self, Violations},
 };
+
+/// The cloud's code that a VPN gateway busy configuring may answer.
+const UNKNOWN_ERROR: &str = "UnknownError";
 
 /// How long a change sent from here may stay invisible on an active gateway
 /// before this replica stops waiting for it: past the cloud's pick-up lag
@@ -164,7 +175,7 @@ impl Modifier {
             &m.changes
         };
 
-        let accepted = self
+        let accepted = match self
             .cloud
             .modify_ssl_vpn_server(
                 &ModifyRequest {
@@ -175,7 +186,14 @@ impl Modifier {
                 },
                 deadline,
             )
-            .await?;
+            .await
+        {
+            Ok(accepted) => accepted,
+            Err(err) if err.code() == UNKNOWN_ERROR => {
+                return Err(self.unknown_error(&key, err, deadline).await);
+            }
+            Err(err) => return Err(err.into()),
+        };
         let reply = Accepted {
             operation: make_operation(client_token.clone()),
             server: accepted.server,
@@ -193,6 +211,46 @@ impl Modifier {
             );
         }
         Ok(reply)
+    }
+
+    /// `UnknownError` from a gateway that turns out to be busy is the busy
+    /// refusal; from an active one (or one that cannot be read), the
+    /// transient failure it is classified as.
+    async fn unknown_error(
+        &self,
+        key: &GatewayKey,
+        err: CloudError,
+        deadline: Option<Instant>,
+    ) -> Error {
+        let Ok(gateway) = self
+            .cloud
+            .describe_vpn_gateway(&key.0, &key.1, deadline)
+            .await
+        else {
+            return err.into();
+        };
+        if gateway.status() == GatewayStatus::Active {
+            return err.into();
+        }
+        let mut busy = Error::new(
+            Kind::Busy,
+            err.code(),
+            format!(
+                "the cloud answered UnknownError while the gateway is {}: it is applying \
+                 another change; retry when it is active again",
+                gateway.status
+            ),
+        )
+        .answered_by_cloud()
+        .with_metadata("vpnGatewayId", key.1.clone())
+        .with_metadata("gatewayStatus", gateway.status.clone());
+        if let Some(id) = err.request_id() {
+            busy = busy.with_request_id(id);
+        }
+        match err.retry_after() {
+            Some(wait) => busy.with_retry_after(wait),
+            None => busy,
+        }
     }
 
     /// The server, and its gateway too when both could be read at once;

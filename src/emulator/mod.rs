@@ -14,8 +14,10 @@
 //! know, and applies changes asynchronously: a
 //! change stays invisible for an accept lag, the gateway then reads
 //! `updating` for the apply time, then `active` with the new configuration.
-//! Faults (latency, 500/503, `SystemBusy`, `Throttling.User`, connection
-//! resets, "applied, then dropped") are configurable per action, and an
+//! Faults (latency, 500/503, `SystemBusy`, `Throttling.User`, `Throttling`,
+//! the busy codes `OperationConflict`, `TaskConflict`, `VpnTask.CONFLICT` and
+//! `IncorrectStatus.VpnGateway`, `UnknownError`, connection resets,
+//! "applied, then dropped") are configurable per action, and an
 //! admin API under `/_emulator/` loads fixtures, sets timings and faults and
 //! serves counters. docs/emulator.md is the user's guide.
 //!

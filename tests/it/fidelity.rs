@@ -1,14 +1,23 @@
 //! Closer to the real VPC API (issue 13), through the gateway on the
 //! emulator: two-factor authentication with an EIAM 1.0 instance, the
-//! cloud's own not-found code for a gateway, and which codes are the
-//! gateway's own (`origin` in ErrorInfo).
+//! cloud's own not-found code for a gateway, the codes the cloud sends while
+//! a gateway is busy, and which codes are the gateway's own (`origin` in
+//! ErrorInfo).
+
+use std::time::{Duration, Instant};
 
 use prost::Message;
-use sslvpn_gateway::pb;
+use sslvpn_gateway::{
+    emulator::{ActionFaults, EmulatorConfig, Fault},
+    pb,
+};
 use tonic::Code;
 use tonic_types::StatusExt;
 
-use crate::support::{emulator::Cloud, harness::*};
+use crate::support::{
+    emulator::{Call, Cloud},
+    harness::*,
+};
 
 /// A watch's FAILED `error` as a status, to read its details.
 fn as_status(rpc: &tonic_types::pb::Status) -> tonic::Status {
@@ -136,7 +145,7 @@ async fn gateway_on(cloud: &Cloud) -> (sslvpn_gateway::server::ServerHandle, Cli
 
 #[tokio::test]
 async fn two_factor_authentication_with_an_eiam1_instance_works_end_to_end() {
-    let cloud = Cloud::start(sslvpn_gateway::emulator::EmulatorConfig {
+    let cloud = Cloud::start(EmulatorConfig {
         timings: timings(100, 200),
         ..Default::default()
     })
@@ -192,4 +201,178 @@ async fn two_factor_authentication_with_an_eiam1_instance_works_end_to_end() {
     assert_eq!(refused.code(), Code::InvalidArgument);
     assert_eq!(reason(&refused), "MissingParam.IDaaSApplicationId");
     assert_eq!(origin(&refused), "cloud");
+}
+
+/// The wait a refusal's RetryInfo names.
+fn retry_delay(status: &tonic::Status) -> Option<Duration> {
+    status
+        .get_error_details()
+        .retry_info()
+        .and_then(|r| r.retry_delay)
+}
+
+#[tokio::test]
+async fn the_codes_of_a_busy_gateway_are_busy_with_retry_info_and_not_retried() {
+    let mut s = stack_with_timings(100, 100).await;
+    let busy = [
+        (Fault::OperationConflict, "OperationConflict"),
+        (Fault::TaskConflict, "TaskConflict"),
+        (Fault::VpnTaskConflict, "VpnTask.CONFLICT"),
+        (Fault::IncorrectStatus, "IncorrectStatus.VpnGateway"),
+    ];
+    for (fault, code) in busy {
+        s.emulator.emulator().reset_counters();
+        s.emulator
+            .emulator()
+            .set_faults("ModifySslVpnServer", ActionFaults::script([fault]));
+        let refused = s
+            .client
+            .modify_ssl_vpn_server(port_change(SERVER, 1195))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.code(),
+            Code::FailedPrecondition,
+            "{code}: {refused:?}"
+        );
+        assert_eq!(reason(&refused), code);
+        assert_eq!(origin(&refused), "cloud", "{code}");
+        assert_eq!(
+            retry_delay(&refused),
+            Some(Duration::from_secs(10)),
+            "{code}: no x-acs-retry-after, so the busy hint"
+        );
+        let counters = s.emulator.counters();
+        assert_eq!(counters.requests("ModifySslVpnServer", code), 1, "{code}");
+        assert_eq!(
+            counters.total("ModifySslVpnServer"),
+            1,
+            "{code}: a busy gateway is not retried at once"
+        );
+    }
+    // With the header, its wait is the one to give.
+    s.emulator.emulator().set_faults(
+        "ModifySslVpnServer",
+        ActionFaults {
+            retry_after_ms_by_fault: [(Fault::OperationConflict, 2_500)].into(),
+            ..ActionFaults::script([Fault::OperationConflict])
+        },
+    );
+    let refused = s
+        .client
+        .modify_ssl_vpn_server(port_change(SERVER, 1195))
+        .await
+        .unwrap_err();
+    assert_eq!(reason(&refused), "OperationConflict");
+    assert_eq!(retry_delay(&refused), Some(Duration::from_millis(2_500)));
+}
+
+#[tokio::test]
+async fn plain_throttling_is_backed_off_and_retried() {
+    let emulator = start_emulator(EmulatorConfig {
+        timings: timings(100, 100),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let mut config = gateway_config(&emulator);
+    config.cloud.retry.base_delay = Duration::from_millis(200);
+    config.cloud.retry.max_delay = Duration::from_secs(1);
+    let (_server, mut client) = start_gateway(config).await;
+    emulator.emulator().set_faults(
+        "ModifySslVpnServer",
+        ActionFaults::script([Fault::ThrottlingPlain, Fault::ThrottlingPlain]),
+    );
+    let started = Instant::now();
+    client
+        .modify_ssl_vpn_server(port_change(SERVER, 1195))
+        .await
+        .expect("accepted on the third attempt");
+    let took = started.elapsed();
+    let counters = emulator.counters();
+    assert_eq!(counters.requests("ModifySslVpnServer", "Throttling"), 2);
+    assert_eq!(counters.requests("ModifySslVpnServer", "Success"), 1);
+    // Throttling waits at least half the back-off bound: 100 ms, then 200.
+    assert!(
+        took >= Duration::from_millis(300),
+        "backed off before retrying: {took:?}"
+    );
+
+    // Throttled to the end: RESOURCE_EXHAUSTED, the cloud's code.
+    emulator.emulator().set_faults(
+        "ModifySslVpnServer",
+        ActionFaults::script([Fault::ThrottlingPlain; 4]),
+    );
+    let refused = client
+        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
+            compress: Some(false),
+            ..modify("vss-hz1peer")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert_eq!(reason(&refused), "Throttling");
+    assert_eq!(origin(&refused), "cloud");
+    assert!(retry_delay(&refused).is_some());
+}
+
+#[tokio::test]
+async fn unknown_error_while_the_gateway_is_updating_is_busy() {
+    let cloud = Cloud::start(EmulatorConfig {
+        timings: timings(1_000, 5_000),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let (_server, mut client) = gateway_on(&cloud).await;
+
+    // From an active gateway, UnknownError is the transient failure it is.
+    cloud.handle.emulator().set_faults(
+        "ModifySslVpnServer",
+        ActionFaults::script([Fault::UnknownError; 4]),
+    );
+    let transient = client
+        .modify_ssl_vpn_server(port_change("vss-hz1peer", 1195))
+        .await
+        .unwrap_err();
+    assert_eq!(transient.code(), Code::Unavailable, "{transient:?}");
+    assert_eq!(reason(&transient), "UnknownError");
+    assert_eq!(cloud.handle.counters().total("ModifySslVpnServer"), 4);
+
+    // A change sent around the gateway (another tool, the console): the
+    // gateway still reads active during the cloud's pick-up lag, then
+    // updating. The gateway's attempts straddle that turn.
+    let direct = cloud
+        .call(&Call::new(
+            "ModifySslVpnServer",
+            &[
+                ("RegionId", REGION),
+                ("SslVpnServerId", SERVER),
+                ("Port", "1196"),
+            ],
+        ))
+        .await;
+    assert_eq!(direct.status, 200, "{direct:?}");
+    cloud.handle.emulator().set_faults(
+        "ModifySslVpnServer",
+        ActionFaults {
+            latency_ms: 400,
+            ..ActionFaults::script([Fault::UnknownError; 4])
+        },
+    );
+    let refused = client
+        .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
+            compress: Some(false),
+            ..modify(SERVER)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert_eq!(reason(&refused), "UnknownError");
+    assert_eq!(origin(&refused), "cloud");
+    assert_eq!(retry_delay(&refused), Some(Duration::from_secs(10)));
+    let info = refused.get_error_details();
+    let metadata = &info.error_info().unwrap().metadata;
+    assert_eq!(
+        metadata.get("gatewayStatus").map(String::as_str),
+        Some("updating")
+    );
 }
