@@ -154,7 +154,7 @@ impl Modifier {
             // Every requested value already holds: nothing to send.
             return Ok(Accepted {
                 operation: make_operation(client_token.clone()),
-                server,
+                server: server.on_gateway(&gateway),
                 request_id: String::new(),
                 client_token,
                 done: true,
@@ -196,7 +196,7 @@ impl Modifier {
         };
         let reply = Accepted {
             operation: make_operation(client_token.clone()),
-            server: accepted.server,
+            server: accepted.server.on_gateway(&gateway),
             request_id: accepted.request_id,
             client_token,
             done,

@@ -95,6 +95,9 @@ pub fn server(s: &pb::SslVpnServer) -> String {
         format!("{} of {}", s.connections, s.max_connections),
     );
     row("internet_ip", s.internet_ip.clone());
+    if !s.dns_servers.is_empty() {
+        row("dns_servers", s.dns_servers.clone());
+    }
     row(
         "enable_multi_factor_auth",
         on_off(s.enable_multi_factor_auth).to_owned(),

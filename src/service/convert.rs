@@ -173,6 +173,7 @@ pub fn ssl_vpn_server(s: &domain::SslVpnServer) -> pb::SslVpnServer {
         idaas_region_id: s.idaas_region_id.clone(),
         idaas_instance_version: s.idaas_instance_version.clone(),
         resource_group_id: s.resource_group_id.clone(),
+        dns_servers: s.dns_servers.clone(),
     }
 }
 

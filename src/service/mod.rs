@@ -245,7 +245,7 @@ impl SslVpnService for SslVpnApi {
         }
         let gateway = gateway.map_err(Error::from)?;
         Ok(Response::new(pb::GetSslVpnServerStatusResponse {
-            ssl_vpn_server: Some(convert::ssl_vpn_server(&server)),
+            ssl_vpn_server: Some(convert::ssl_vpn_server(&server.on_gateway(&gateway))),
             gateway: Some(convert::gateway_state(
                 &gateway,
                 std::time::SystemTime::now(),

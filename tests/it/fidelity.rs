@@ -1,8 +1,9 @@
 //! Closer to the real VPC API (issue 13), through the gateway on the
 //! emulator: two-factor authentication with an EIAM 1.0 instance, the
 //! cloud's own not-found code for a gateway, the codes the cloud sends while
-//! a gateway is busy, and which codes are the gateway's own (`origin` in
-//! ErrorInfo).
+//! a gateway is busy, the fields real answers carry (a dual-tunnel gateway's
+//! SSL-VPN address, DNS servers), and which codes are the gateway's own
+//! (`origin` in ErrorInfo).
 
 use std::time::{Duration, Instant};
 
@@ -375,4 +376,58 @@ async fn unknown_error_while_the_gateway_is_updating_is_busy() {
         metadata.get("gatewayStatus").map(String::as_str),
         Some("updating")
     );
+}
+
+#[tokio::test]
+async fn a_dual_tunnel_gateways_server_shows_its_ssl_vpn_address_and_dns_servers() {
+    let cloud = Cloud::start(EmulatorConfig {
+        timings: timings(100, 200),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let (_server, mut client) = gateway_on(&cloud).await;
+    const DUAL: &str = "vss-hz5dual";
+    // What the cloud says: the server's InternetIp is the gateway's, which
+    // on a dual-tunnel gateway is the first IPsec tunnel's address.
+    assert_eq!(cloud.server(DUAL).await["InternetIp"], "47.98.10.10");
+
+    let status = client
+        .get_ssl_vpn_server_status(status_request(DUAL))
+        .await
+        .unwrap()
+        .into_inner();
+    let server = status.ssl_vpn_server.unwrap();
+    assert_eq!(server.internet_ip, "47.98.10.12", "the SslVpnInternetIp");
+    assert_eq!(server.dns_servers, "100.100.2.136,100.100.2.138");
+
+    let reply = client
+        .modify_ssl_vpn_server(port_change(DUAL, 1195))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reply.ssl_vpn_server.unwrap().internet_ip, "47.98.10.12");
+    let messages = collect(
+        client
+            .watch_ssl_vpn_server(watch(DUAL, &reply.operation.unwrap().id))
+            .await
+            .unwrap()
+            .into_inner(),
+    )
+    .await;
+    assert_eq!(phases(&messages).last(), Some(&pb::Phase::Succeeded));
+    for m in &messages {
+        let server = m.ssl_vpn_server.as_ref().expect("the server");
+        assert_eq!(server.internet_ip, "47.98.10.12", "{m:?}");
+    }
+
+    // A single-tunnel gateway's address is its own.
+    let primary = client
+        .get_ssl_vpn_server_status(status_request(SERVER))
+        .await
+        .unwrap()
+        .into_inner()
+        .ssl_vpn_server
+        .unwrap();
+    assert_eq!(primary.internet_ip, "47.98.10.1");
+    assert_eq!(primary.dns_servers, "");
 }

@@ -51,6 +51,27 @@ pub(super) fn gateway_json(gw: &Gateway, include_reservation: bool) -> Value {
         "Tags": {"Tag": tags},
         "EniInstanceIds": {"EniInstanceId": []},
     });
+    // "returned only when the VPN gateway supports the dual-tunnel mode";
+    // SslVpnInternetIp only for a public one with SSL-VPN enabled (the SDK).
+    if gw.is_dual_tunnel()
+        && let Some(map) = out.as_object_mut()
+    {
+        map.insert(
+            "DisasterRecoveryVSwitchId".into(),
+            r.disaster_recovery_v_switch_id.clone().into(),
+        );
+        map.insert(
+            "DisasterRecoveryInternetIp".into(),
+            r.disaster_recovery_internet_ip.clone().into(),
+        );
+        if r.network_type == "public" && r.ssl_vpn == "enable" && !r.ssl_vpn_internet_ip.is_empty()
+        {
+            map.insert(
+                "SslVpnInternetIp".into(),
+                r.ssl_vpn_internet_ip.clone().into(),
+            );
+        }
+    }
     if include_reservation && let Some(map) = out.as_object_mut() {
         map.insert(
             "ReservationData".into(),
@@ -87,7 +108,7 @@ pub(super) fn server_json(s: &SslVpnServer) -> Value {
         "MaxConnections": s.max_connections,
         "InternetIp": s.internet_ip,
         "CreateTime": s.create_time,
-        "DnsServers": "",
+        "DnsServers": s.dns_servers,
         "EnableMultiFactorAuth": s.enable_multi_factor_auth,
         "IDaaSInstanceId": s.idaas_instance_id,
         "IDaaSApplicationId": s.idaas_application_id,
