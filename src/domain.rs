@@ -367,6 +367,8 @@ pub struct Modification {
     /// The caller's idempotency token, if it gave one.
     pub client_token: Option<String>,
     pub changes: Changes,
+    /// Check everything, the cloud's checks included, and change nothing.
+    pub dry_run: bool,
 }
 
 /// An SSL-VPN server as the cloud reports it.

@@ -56,12 +56,17 @@ pub struct Accepted {
     pub server: SslVpnServer,
     /// The cloud's RequestId; empty when nothing had to be sent.
     pub request_id: String,
-    /// The token used: the caller's, or one generated for it.
+    /// The token used: the caller's, or one generated for it (empty for a
+    /// dry run, which sends none).
     pub client_token: String,
+    /// The change to watch; for a dry run, the change that would have been
+    /// made (never shown: there is nothing to watch).
     pub operation: Operation,
     /// True when the change is complete already (only the name changed, or
     /// every value already held): there is nothing to wait for.
     pub done: bool,
+    /// A dry run: every check passed and nothing was changed.
+    pub dry_run: bool,
 }
 
 /// A change this replica sent and has not yet seen complete.
@@ -80,6 +85,25 @@ pub struct Modifier {
     gateways: Arc<GatewayMemo>,
 }
 
+/// What a modify sends: the changes, or only the new name when nothing else
+/// differs (which the cloud applies at once, rather than putting the
+/// gateway through an update for values that already hold); `None` when
+/// every requested value already holds.
+fn to_send(changes: &Changes, server: &SslVpnServer) -> Option<(Changes, bool)> {
+    let pending = changes.pending_against(server);
+    if pending.is_empty() {
+        return None;
+    }
+    if pending == [Field::Name] {
+        let name_alone = Changes {
+            name: changes.name.clone(),
+            ..Changes::default()
+        };
+        return Some((name_alone, true));
+    }
+    Some((changes.clone(), false))
+}
+
 impl Modifier {
     pub fn new(cloud: VpcClient, gateways: Arc<GatewayMemo>) -> Self {
         Self {
@@ -93,7 +117,9 @@ impl Modifier {
     /// Sends `m` to the server's gateway `gateway_id`, which the caller
     /// resolved and authorized (`server` is the read that learnt it, if
     /// one was needed). `reauthorize` is asked again should the server turn
-    /// out to be on another gateway.
+    /// out to be on another gateway. A dry run (`m.dry_run`) makes every
+    /// check a real modify makes, then the cloud's (`DryRun`), and changes
+    /// nothing.
     pub async fn modify_resolved(
         &self,
         m: Modification,
@@ -102,14 +128,17 @@ impl Modifier {
         deadline: Option<Instant>,
         reauthorize: impl Fn(&str) -> Result<(), Error>,
     ) -> Result<Accepted, Error> {
-        let client_token = m
-            .client_token
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let (server, gateway_read) = self
             .read_state(&m, gateway_id, server, deadline, &reauthorize)
             .await?;
         let key: GatewayKey = (m.region_id.clone(), server.vpn_gateway_id.clone());
+        if m.dry_run {
+            return self.dry_run(&m, &key, server, gateway_read, deadline).await;
+        }
+        let client_token = m
+            .client_token
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
 
         if let Some(replay) = self.replay(&key, &m, &client_token) {
             return Ok(replay);
@@ -128,78 +157,39 @@ impl Modifier {
         // it, since what this replica sent meanwhile is judged from
         // `in_flight`, under the lock, and what others sent meets the
         // cloud's own refusal either way.
-        let gateway = match gateway_read {
-            Some(read) => read?,
-            None => {
-                self.cloud
-                    .describe_vpn_gateway(&m.region_id, &key.1, deadline)
-                    .await?
-            }
-        };
-        check_gateway(&gateway)?;
-        self.check_in_flight(&key, &gateway, &server)?;
-        check_merged(&m, &server, &gateway)?;
+        let gateway = self
+            .preflight(&m, &key, &server, gateway_read, deadline)
+            .await?;
+        let operation = make_operation(&m, &key, client_token.clone());
 
-        let make_operation = |client_token: String| Operation {
-            region_id: m.region_id.clone(),
-            ssl_vpn_server_id: m.ssl_vpn_server_id.clone(),
-            vpn_gateway_id: key.1.clone(),
-            changes: m.changes.clone(),
-            accepted_at_ms: operation::now_ms(),
-            client_token,
-        };
-
-        let pending = m.changes.pending_against(&server);
-        if pending.is_empty() {
+        let Some((sent, done)) = to_send(&m.changes, &server) else {
             // Every requested value already holds: nothing to send.
             return Ok(Accepted {
-                operation: make_operation(client_token.clone()),
+                operation,
                 server: server.on_gateway(&gateway),
                 request_id: String::new(),
                 client_token,
                 done: true,
+                dry_run: false,
             });
-        }
-        // Only the name differs: send it alone, which the cloud applies at
-        // once, rather than values that already hold and would put the
-        // gateway through an update for nothing.
-        let done = pending == [Field::Name];
-        let name_alone;
-        let sent = if done {
-            name_alone = Changes {
-                name: m.changes.name.clone(),
-                ..Changes::default()
-            };
-            &name_alone
-        } else {
-            &m.changes
         };
-
-        let accepted = match self
-            .cloud
-            .modify_ssl_vpn_server(
-                &ModifyRequest {
-                    region: &m.region_id,
-                    ssl_vpn_server_id: &m.ssl_vpn_server_id,
-                    client_token: &client_token,
-                    changes: sent,
-                },
-                deadline,
-            )
-            .await
-        {
+        let request = ModifyRequest {
+            region: &m.region_id,
+            ssl_vpn_server_id: &m.ssl_vpn_server_id,
+            client_token: &client_token,
+            changes: &sent,
+        };
+        let accepted = match self.cloud.modify_ssl_vpn_server(&request, deadline).await {
             Ok(accepted) => accepted,
-            Err(err) if err.code() == UNKNOWN_ERROR => {
-                return Err(self.unknown_error(&key, err, deadline).await);
-            }
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(self.refused(&key, err, deadline).await),
         };
         let reply = Accepted {
-            operation: make_operation(client_token.clone()),
+            operation,
             server: accepted.server.on_gateway(&gateway),
             request_id: accepted.request_id,
             client_token,
             done,
+            dry_run: false,
         };
         if !done {
             lock(&self.in_flight).insert(
@@ -211,6 +201,87 @@ impl Modifier {
             );
         }
         Ok(reply)
+    }
+
+    /// The checks of a real modify, then the cloud's own (`DryRun`) on what
+    /// a real modify would send. Takes no lock (nothing is sent to change
+    /// anything), sends no client token (nothing to make idempotent) and
+    /// leaves no change in flight.
+    async fn dry_run(
+        &self,
+        m: &Modification,
+        key: &GatewayKey,
+        server: SslVpnServer,
+        gateway_read: Option<Result<VpnGateway, Error>>,
+        deadline: Option<Instant>,
+    ) -> Result<Accepted, Error> {
+        let gateway = self
+            .preflight(m, key, &server, gateway_read, deadline)
+            .await?;
+        // When every value already holds, a real modify sends nothing, and
+        // so nothing is there for the cloud to check.
+        let request_id = match to_send(&m.changes, &server) {
+            None => String::new(),
+            Some((sent, _)) => {
+                let request = ModifyRequest {
+                    region: &m.region_id,
+                    ssl_vpn_server_id: &m.ssl_vpn_server_id,
+                    client_token: "",
+                    changes: &sent,
+                };
+                match self
+                    .cloud
+                    .dry_run_modify_ssl_vpn_server(&request, deadline)
+                    .await
+                {
+                    Ok(request_id) => request_id,
+                    Err(err) => return Err(self.refused(key, err, deadline).await),
+                }
+            }
+        };
+        Ok(Accepted {
+            operation: make_operation(m, key, String::new()),
+            server: server.on_gateway(&gateway),
+            request_id,
+            client_token: String::new(),
+            done: true,
+            dry_run: true,
+        })
+    }
+
+    /// The gateway (read now unless it was read with the server), and the
+    /// checks against the current state: not locked, not busy (also with a
+    /// change this replica sent that is not visible yet), and the
+    /// cross-field rules on the configuration the change would produce.
+    async fn preflight(
+        &self,
+        m: &Modification,
+        key: &GatewayKey,
+        server: &SslVpnServer,
+        gateway_read: Option<Result<VpnGateway, Error>>,
+        deadline: Option<Instant>,
+    ) -> Result<VpnGateway, Error> {
+        let gateway = match gateway_read {
+            Some(read) => read?,
+            None => {
+                self.cloud
+                    .describe_vpn_gateway(&m.region_id, &key.1, deadline)
+                    .await?
+            }
+        };
+        check_gateway(&gateway)?;
+        self.check_in_flight(key, &gateway, server)?;
+        check_merged(m, server, &gateway)?;
+        Ok(gateway)
+    }
+
+    /// The cloud refused a modify (or its dry run).
+    async fn refused(&self, key: &GatewayKey, err: CloudError, deadline: Option<Instant>) -> Error {
+        if err.code() == UNKNOWN_ERROR {
+            self.unknown_error(key, err, deadline).await
+        } else {
+            err.into()
+        }
     }
 
     /// `UnknownError` from a gateway that turns out to be busy is the busy
@@ -332,6 +403,18 @@ impl Modifier {
             return Ok(());
         }
         Err(busy(&key.1).with_metadata("operationId", op.encode()))
+    }
+}
+
+/// The operation a modify of `m` on the gateway `key` starts.
+fn make_operation(m: &Modification, key: &GatewayKey, client_token: String) -> Operation {
+    Operation {
+        region_id: m.region_id.clone(),
+        ssl_vpn_server_id: m.ssl_vpn_server_id.clone(),
+        vpn_gateway_id: key.1.clone(),
+        changes: m.changes.clone(),
+        accepted_at_ms: operation::now_ms(),
+        client_token,
     }
 }
 

@@ -275,6 +275,7 @@ pub fn modification<'a>(input: &ModifyInput<'a>) -> Result<Modification, Violati
             ssl_vpn_server_id,
             client_token: token.flatten(),
             changes,
+            dry_run: false,
         }),
         // Unreachable: a missing value always left a violation behind.
         _ => Err(Violation::invalid(Field::RegionId, "invalid request").into()),

@@ -107,6 +107,7 @@ pub fn modify_response(r: &pb::ModifySslVpnServerResponse) -> Value {
         "request_id": r.request_id,
         "client_token": r.client_token,
         "operation": operation(r.operation.as_ref()),
+        "validate_only": r.validate_only,
     })
 }
 

@@ -154,6 +154,16 @@ pub fn modified(
     watching: bool,
 ) -> String {
     let mut out = String::new();
+    if r.validate_only {
+        let _ = writeln!(
+            out,
+            "dry run: every check passed (the cloud's included); nothing was changed"
+        );
+        if !r.request_id.is_empty() {
+            let _ = writeln!(out, "  request_id    {}", r.request_id);
+        }
+        return out;
+    }
     let op = r.operation.clone().unwrap_or_default();
     if op.done {
         let _ = writeln!(out, "done: the change is already in place");

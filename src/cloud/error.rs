@@ -16,6 +16,10 @@ use serde_json::Value;
 use super::percent::percent_encode;
 use crate::error::{Error, Kind};
 
+/// The cloud's answer to a `DryRun` whose checks all passed: an error
+/// status that means success (the SDK's `ModifySslVpnServerRequest.dry_run`).
+pub const DRY_RUN_OPERATION: &str = "DryRunOperation";
+
 /// Codes of our own, for failures the cloud did not answer.
 pub mod code {
     pub const CONNECT_FAILED: &str = "Transport.ConnectFailed";

@@ -1,6 +1,7 @@
 //! Closer to the real VPC API (issue 13), through the gateway on the
-//! emulator: two-factor authentication with an EIAM 1.0 instance, the
-//! cloud's own not-found code for a gateway, the codes the cloud sends while
+//! emulator: two-factor authentication with an EIAM 1.0 instance, dry runs
+//! (`validate_only`, the CLI's `--dry-run`), the cloud's own not-found code
+//! for a gateway, the codes the cloud sends while
 //! a gateway is busy, the fields real answers carry (a dual-tunnel gateway's
 //! SSL-VPN address, DNS servers), and which codes are the gateway's own
 //! (`origin` in ErrorInfo).
@@ -18,6 +19,7 @@ use tonic_types::StatusExt;
 use crate::support::{
     emulator::{Call, Cloud},
     harness::*,
+    procs,
 };
 
 /// A watch's FAILED `error` as a status, to read its details.
@@ -430,4 +432,228 @@ async fn a_dual_tunnel_gateways_server_shows_its_ssl_vpn_address_and_dns_servers
         .unwrap();
     assert_eq!(primary.internet_ip, "47.98.10.1");
     assert_eq!(primary.dns_servers, "");
+}
+
+fn dry_run(request: pb::ModifySslVpnServerRequest) -> pb::ModifySslVpnServerRequest {
+    pb::ModifySslVpnServerRequest {
+        validate_only: true,
+        ..request
+    }
+}
+
+#[tokio::test]
+async fn a_dry_run_checks_everything_and_changes_nothing() {
+    let mut s = stack_with_timings(300, 300).await;
+    let reply = s
+        .client
+        .modify_ssl_vpn_server(dry_run(pb::ModifySslVpnServerRequest {
+            client_token: "dry-run-token-1".into(),
+            ..port_change(SERVER, 1195)
+        }))
+        .await
+        .expect("every check passes")
+        .into_inner();
+    // Unmistakably nothing: the flag, no operation, no token used.
+    assert!(reply.validate_only);
+    assert!(reply.operation.is_none(), "nothing to watch");
+    assert_eq!(reply.client_token, "");
+    assert!(!reply.request_id.is_empty(), "the cloud ran its checks");
+    assert_eq!(reply.ssl_vpn_server.unwrap().port, 1194, "as it is");
+
+    let counters = s.emulator.counters();
+    assert_eq!(
+        counters.requests("ModifySslVpnServer", "DryRunOperation"),
+        1
+    );
+    assert_eq!(counters.modifications_accepted, 0);
+    assert!(counters.modifications_by_client_token.is_empty());
+    let status = s
+        .client
+        .get_ssl_vpn_server_status(status_request(SERVER))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.ssl_vpn_server.unwrap().port, 1194);
+    assert_eq!(status.gateway.unwrap().status(), pb::GatewayStatus::Active);
+
+    // Nothing in flight and no lock left: the real change goes at once.
+    let real = s
+        .client
+        .modify_ssl_vpn_server(port_change(SERVER, 1195))
+        .await
+        .expect("the real modify is accepted")
+        .into_inner();
+    assert!(!real.validate_only);
+    assert!(real.operation.is_some());
+    // Now the change is in flight: a dry run meets the same refusal as a
+    // real modify would, from the gateway's pre-flight.
+    let busy = s
+        .client
+        .modify_ssl_vpn_server(dry_run(pb::ModifySslVpnServerRequest {
+            compress: Some(false),
+            ..modify(SERVER)
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(busy.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&busy), "VpnGateway.Configuring");
+
+    // A dry run of values that already hold sends nothing, as a real
+    // modify would.
+    let before = s.emulator.counters().total("ModifySslVpnServer");
+    let held = s
+        .client
+        .modify_ssl_vpn_server(dry_run(pb::ModifySslVpnServerRequest {
+            name: Some("hz1peer".into()),
+            ..modify("vss-hz1peer")
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(held.validate_only);
+    assert_eq!(held.request_id, "");
+    assert_eq!(s.emulator.counters().total("ModifySslVpnServer"), before);
+}
+
+#[tokio::test]
+async fn a_failed_dry_run_gives_the_error_a_real_modify_would() {
+    let mut s = stack_with_timings(100, 100).await;
+    let eiam2_without_application = pb::ModifySslVpnServerRequest {
+        enable_multi_factor_auth: Some(true),
+        idaas_instance_id: Some("idaas-cn-hangzhou-eiam2".into()),
+        idaas_region_id: Some("cn-hangzhou".into()),
+        ..modify(SERVER)
+    };
+    let cases = [
+        // The gateway's own rules.
+        port_change(SERVER, 443),
+        // The pre-flight against the current state.
+        port_change("vss-hz2locked", 1195),
+        port_change("vss-hz2updating", 1195),
+        port_change("vss-doesnotexist", 1195),
+        // The cloud's checks: another server's pool in the VPC, an EIAM
+        // 2.0 instance without its application, a VPC route in the pool.
+        pb::ModifySslVpnServerRequest {
+            client_ip_pool: Some("10.20.0.0/24".into()),
+            ..modify(SERVER)
+        },
+        eiam2_without_application,
+        pb::ModifySslVpnServerRequest {
+            client_ip_pool: Some("10.99.0.0/24".into()),
+            ..modify(SERVER)
+        },
+    ];
+    let answer = |r: Result<_, tonic::Status>| {
+        let e = r.expect_err("refused");
+        (e.code(), reason(&e), origin(&e))
+    };
+    let mut dry = Vec::new();
+    for request in &cases {
+        dry.push(answer(
+            s.client
+                .modify_ssl_vpn_server(dry_run(request.clone()))
+                .await
+                .map(|_| ()),
+        ));
+    }
+    let mut real = Vec::new();
+    for request in &cases {
+        real.push(answer(
+            s.client
+                .modify_ssl_vpn_server(request.clone())
+                .await
+                .map(|_| ()),
+        ));
+    }
+    assert_eq!(dry, real);
+    let reasons: Vec<&str> = dry.iter().map(|(_, r, _)| r.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "InvalidParameter.Port",
+            "VpnGateway.FinancialLocked",
+            "VpnGateway.Configuring",
+            "InvalidSslVpnServerId.NotFound",
+            "IpConflict",
+            "MissingParam.IDaaSApplicationId",
+            "EnableHaCheck.SslVpnServerClientCidrContainsVpcRouteDest",
+        ]
+    );
+    assert_eq!(s.emulator.counters().modifications_accepted, 0);
+}
+
+#[tokio::test]
+async fn the_cli_dry_run_says_nothing_was_changed() {
+    let s = stack_with_timings(100, 100).await;
+    let addr = format!("http://{}", s.server.local_addr());
+    let run = procs::client(
+        &addr,
+        &[
+            "modify",
+            "--region",
+            REGION,
+            "--server",
+            SERVER,
+            "--port",
+            "1195",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.starts_with(
+            "dry run: every check passed (the cloud's included); nothing was changed\n"
+        ),
+        "{run:?}"
+    );
+    assert!(!run.stdout.contains("operation_id"), "{}", run.stdout);
+
+    let json = procs::client(
+        &addr,
+        &[
+            "--output",
+            "json",
+            "modify",
+            "--region",
+            REGION,
+            "--server",
+            SERVER,
+            "--port",
+            "1195",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert_eq!(json.code, 0, "{json:?}");
+    let line = &json.json_lines()[0];
+    assert_eq!(line["validate_only"], true);
+    assert!(line["operation"].is_null(), "{line}");
+
+    let refused = procs::client(
+        &addr,
+        &[
+            "modify",
+            "--region",
+            REGION,
+            "--server",
+            SERVER,
+            "--port",
+            "443",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert_eq!(refused.code, 2, "the same exit code as a real modify");
+    assert!(
+        refused.stderr.contains("InvalidParameter.Port"),
+        "{refused:?}"
+    );
+    assert_eq!(s.emulator.counters().modifications_accepted, 0);
+    assert_eq!(
+        s.emulator
+            .counters()
+            .requests("ModifySslVpnServer", "DryRunOperation"),
+        2
+    );
 }

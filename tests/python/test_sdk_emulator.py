@@ -385,3 +385,34 @@ def test_busy_codes_and_an_optional_retry_after_map_to_sdk_exceptions():
         gateway(c)
     assert not isinstance(exc.value, ThrottlingException)
     assert exc.value.code == "Throttling.User"
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_dry_run_answers_dry_run_operation_and_changes_nothing(algorithm):
+    c = client(algorithm)
+    # "If the check passes, the DryRunOperation error code is returned."
+    with pytest.raises(ClientException) as exc:
+        c.modify_ssl_vpn_server(
+            models.ModifySslVpnServerRequest(
+                region_id=REGION, ssl_vpn_server_id="vss-hz1primary", port=1195, dry_run=True
+            )
+        )
+    assert (exc.value.status_code, exc.value.code) == (400, "DryRunOperation")
+    assert exc.value.request_id
+    # "If the check fails, the corresponding error is returned."
+    for params, code in [
+        ({"port": 443}, "InvalidParameter.Port"),
+        ({"client_ip_pool": "10.20.0.0/24"}, "IpConflict"),
+    ]:
+        with pytest.raises(ClientException) as exc:
+            c.modify_ssl_vpn_server(
+                models.ModifySslVpnServerRequest(
+                    region_id=REGION, ssl_vpn_server_id="vss-hz1primary", dry_run=True, **params
+                )
+            )
+        assert exc.value.code == code
+    assert gateway(c).status == "active"
+    assert server(c, "vss-hz1primary").port == 1194
+    counters = admin("GET", "/counters")
+    assert counters["modifications_accepted"] == 0
+    assert counters["requests"]["ModifySslVpnServer"]["DryRunOperation"] == 1
