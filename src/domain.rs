@@ -367,6 +367,8 @@ pub struct Modification {
     /// The caller's idempotency token, if it gave one.
     pub client_token: Option<String>,
     pub changes: Changes,
+    /// Check everything, the cloud's checks included, and change nothing.
+    pub dry_run: bool,
 }
 
 /// An SSL-VPN server as the cloud reports it.
@@ -387,9 +389,13 @@ pub struct SslVpnServer {
     pub compress: bool,
     pub connections: i32,
     pub max_connections: i32,
+    /// The SSL-VPN address (see [`SslVpnServer::on_gateway`]).
     pub internet_ip: String,
     /// Unix milliseconds.
     pub create_time: i64,
+    /// The DNS servers the clients get, as the cloud reports them.
+    #[serde(default)]
+    pub dns_servers: String,
     pub enable_multi_factor_auth: bool,
     pub idaas_instance_id: String,
     pub idaas_application_id: String,
@@ -409,14 +415,34 @@ pub struct VpnGateway {
     pub ssl_max_connections: i32,
     /// `enable` or `disable`.
     pub ssl_vpn: String,
-    /// The cloud's system tags, a JSON-encoded string (e.g. `IDaaSNewVersion`).
+    /// The cloud's system tags, a JSON-encoded string (e.g. `IDaaSNewVersion`,
+    /// `VpnVersion`).
     pub tag: String,
+    /// The gateway's address; on a dual-tunnel gateway the first IPsec
+    /// tunnel's, which is no SSL-VPN address.
     pub internet_ip: String,
+    /// A public dual-tunnel gateway's SSL-VPN address; empty otherwise.
+    #[serde(default)]
+    pub ssl_vpn_internet_ip: String,
     pub spec: String,
     /// Unix milliseconds.
     pub create_time: i64,
     /// Unix milliseconds.
     pub end_time: i64,
+}
+
+impl SslVpnServer {
+    /// The server as seen with its gateway: on a dual-tunnel gateway the
+    /// SSL-VPN address is the gateway's `SslVpnInternetIp` (its `InternetIp`
+    /// "cannot be used to create an SSL-VPN connection", DescribeVpnGateway's
+    /// reference says), whatever the server's own answer named.
+    pub fn on_gateway(mut self, gateway: &VpnGateway) -> Self {
+        if gateway.vpn_gateway_id == self.vpn_gateway_id && !gateway.ssl_vpn_internet_ip.is_empty()
+        {
+            self.internet_ip.clone_from(&gateway.ssl_vpn_internet_ip);
+        }
+        self
+    }
 }
 
 impl VpnGateway {
@@ -464,6 +490,31 @@ mod tests {
         changes.port = Some(1195);
         assert!(!changes.is_name_only());
         assert!(!Changes::default().is_name_only());
+    }
+
+    #[test]
+    fn a_dual_tunnel_gateway_gives_its_server_the_ssl_vpn_address() {
+        let server = SslVpnServer {
+            vpn_gateway_id: "vpn-1".into(),
+            internet_ip: "47.0.0.1".into(),
+            ..SslVpnServer::default()
+        };
+        let single = VpnGateway {
+            vpn_gateway_id: "vpn-1".into(),
+            internet_ip: "47.0.0.1".into(),
+            ..VpnGateway::default()
+        };
+        assert_eq!(server.clone().on_gateway(&single).internet_ip, "47.0.0.1");
+        let dual = VpnGateway {
+            ssl_vpn_internet_ip: "47.0.0.3".into(),
+            ..single
+        };
+        assert_eq!(server.clone().on_gateway(&dual).internet_ip, "47.0.0.3");
+        let other = VpnGateway {
+            vpn_gateway_id: "vpn-2".into(),
+            ..dual
+        };
+        assert_eq!(server.on_gateway(&other).internet_ip, "47.0.0.1");
     }
 
     #[test]

@@ -10,6 +10,15 @@
 //! The cloud client's own error converts into it (in `cloud`) keeping its kind; the
 //! service turns it into a gRPC status with rich details (AIP-193) in one
 //! place, `service::status`.
+//!
+//! Every error also says who decided it ([`Origin`]): the cloud, when its
+//! answer is passed on, or this gateway, when one of its own checks refused
+//! or it failed by itself. The reasons look alike (the gateway answers with
+//! the cloud's documented codes, and invents `InvalidParameter.<Field>` or
+//! `MissingParameter` in the cloud's style where the document names none),
+//! so a caller could not tell them apart otherwise. The origin is set where
+//! the error is made: cloud answers in `cloud`, everything else is the
+//! gateway's.
 
 use std::{fmt, time::Duration};
 
@@ -55,6 +64,25 @@ pub enum Kind {
     /// The cloud answered a code this service does not know, or an answer
     /// it cannot read.
     Unknown,
+}
+
+/// Who decided a failure: `ErrorInfo.metadata["origin"]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// The cloud answered it (its code, passed on).
+    Cloud,
+    /// This gateway: a rule or pre-flight check of its own, its access
+    /// control, its limits, or a failure that never reached the cloud.
+    Gateway,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Cloud => "cloud",
+            Origin::Gateway => "gateway",
+        }
+    }
 }
 
 /// A top-up takes minutes, not seconds.
@@ -160,6 +188,7 @@ pub struct Error(Box<Inner>);
 #[derive(Clone, Debug)]
 struct Inner {
     kind: Kind,
+    origin: Origin,
     /// The cloud's error code (or ours, in the cloud's style).
     reason: String,
     message: String,
@@ -174,6 +203,7 @@ impl Error {
     pub fn new(kind: Kind, reason: impl Into<String>, message: impl Into<String>) -> Self {
         Self(Box::new(Inner {
             kind,
+            origin: Origin::Gateway,
             reason: reason.into(),
             message: message.into(),
             request_id: None,
@@ -181,6 +211,13 @@ impl Error {
             violations: None,
             metadata: Vec::new(),
         }))
+    }
+
+    /// Marks the error as the cloud's answer (errors are the gateway's
+    /// unless said so).
+    pub fn answered_by_cloud(mut self) -> Self {
+        self.0.origin = Origin::Cloud;
+        self
     }
 
     /// The cloud's RequestId, for support tickets.
@@ -210,6 +247,11 @@ impl Error {
 
     pub fn kind(&self) -> Kind {
         self.0.kind
+    }
+
+    /// Who decided it.
+    pub fn origin(&self) -> Origin {
+        self.0.origin
     }
 
     pub fn reason(&self) -> &str {

@@ -12,6 +12,14 @@
 //! That memory is an optimisation only: a change sent through another
 //! replica still meets the cloud's own refusal, mapped the same way, and
 //! idempotency rests on the client token, which the cloud honours.
+//!
+//! One answer needs the gateway's state to be read right: VPN gateways answer
+//! `UnknownError` "while the vpn is configuring" (Terraform's provider
+//! retries it on gateway operations for that reason). So when the cloud
+//! answers a modify with `UnknownError`, the gateway is read once more: busy
+//! (not `active`), it is the busy refusal it stands for, FAILED_PRECONDITION
+//! with RetryInfo; otherwise it stays the transient failure it is classified
+//! as.
 
 use std::{
     collections::HashMap,
@@ -23,13 +31,16 @@ use ipnet::Ipv4Net;
 use tokio::{sync::Mutex as AsyncMutex, time::Instant};
 
 use crate::{
-    cloud::{ModifyRequest, Purpose, VpcClient},
+    cloud::{CloudError, ModifyRequest, Purpose, VpcClient},
     directory::{GatewayMemo, read_server},
     domain::{Changes, Field, GatewayStatus, Modification, RegionId, SslVpnServer, VpnGateway},
     error::{Error, Kind},
     operation::{self, Operation},
     validate::{self, Violations},
 };
+
+/// The cloud's code that a VPN gateway busy configuring may answer.
+const UNKNOWN_ERROR: &str = "UnknownError";
 
 /// How long a change sent from here may stay invisible on an active gateway
 /// before this replica stops waiting for it: past the cloud's pick-up lag
@@ -45,12 +56,17 @@ pub struct Accepted {
     pub server: SslVpnServer,
     /// The cloud's RequestId; empty when nothing had to be sent.
     pub request_id: String,
-    /// The token used: the caller's, or one generated for it.
+    /// The token used: the caller's, or one generated for it (empty for a
+    /// dry run, which sends none).
     pub client_token: String,
+    /// The change to watch; for a dry run, the change that would have been
+    /// made (never shown: there is nothing to watch).
     pub operation: Operation,
     /// True when the change is complete already (only the name changed, or
     /// every value already held): there is nothing to wait for.
     pub done: bool,
+    /// A dry run: every check passed and nothing was changed.
+    pub dry_run: bool,
 }
 
 /// A change this replica sent and has not yet seen complete.
@@ -69,6 +85,25 @@ pub struct Modifier {
     gateways: Arc<GatewayMemo>,
 }
 
+/// What a modify sends: the changes, or only the new name when nothing else
+/// differs (which the cloud applies at once, rather than putting the
+/// gateway through an update for values that already hold); `None` when
+/// every requested value already holds.
+fn to_send(changes: &Changes, server: &SslVpnServer) -> Option<(Changes, bool)> {
+    let pending = changes.pending_against(server);
+    if pending.is_empty() {
+        return None;
+    }
+    if pending == [Field::Name] {
+        let name_alone = Changes {
+            name: changes.name.clone(),
+            ..Changes::default()
+        };
+        return Some((name_alone, true));
+    }
+    Some((changes.clone(), false))
+}
+
 impl Modifier {
     pub fn new(cloud: VpcClient, gateways: Arc<GatewayMemo>) -> Self {
         Self {
@@ -83,7 +118,9 @@ impl Modifier {
     /// resolved and authorized (`server` is the read that learnt it, if
     /// one was needed; `observed` a fresh observation of the server and
     /// its gateway, which spares the pre-flight's reads). `reauthorize` is
-    /// asked again should the server turn out to be on another gateway.
+    /// asked again should the server turn out to be on another gateway. A
+    /// dry run (`m.dry_run`) makes every check a real modify makes, then the
+    /// cloud's (`DryRun`), and changes nothing.
     pub async fn modify_resolved(
         &self,
         m: Modification,
@@ -93,10 +130,6 @@ impl Modifier {
         deadline: Option<Instant>,
         reauthorize: impl Fn(&str) -> Result<(), Error>,
     ) -> Result<Accepted, Error> {
-        let client_token = m
-            .client_token
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         let (server, gateway_read) = match observed {
             // The cloud's own refusal still covers a change made meanwhile
             // elsewhere.
@@ -109,6 +142,13 @@ impl Modifier {
             }
         };
         let key: GatewayKey = (m.region_id.clone(), server.vpn_gateway_id.clone());
+        if m.dry_run {
+            return self.dry_run(&m, &key, server, gateway_read, deadline).await;
+        }
+        let client_token = m
+            .client_token
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
 
         if let Some(replay) = self.replay(&key, &m, &client_token) {
             return Ok(replay);
@@ -127,72 +167,44 @@ impl Modifier {
         // it, since what this replica sent meanwhile is judged from
         // `in_flight`, under the lock, and what others sent meets the
         // cloud's own refusal either way.
-        let gateway = match gateway_read {
-            Some(read) => read?,
-            None => {
-                self.cloud
-                    .describe_vpn_gateway(&m.region_id, &key.1, deadline)
-                    .await?
-            }
-        };
-        check_gateway(&gateway)?;
-        self.check_in_flight(&key, &gateway, &server)?;
-        check_merged(&m, &server, &gateway)?;
+        let gateway = self
+            .preflight(&m, &key, &server, gateway_read, deadline)
+            .await?;
+        let operation = make_operation(&m, &key, client_token.clone());
 
-        let make_operation = |client_token: String| Operation {
-            region_id: m.region_id.clone(),
-            ssl_vpn_server_id: m.ssl_vpn_server_id.clone(),
-            vpn_gateway_id: key.1.clone(),
-            changes: m.changes.clone(),
-            accepted_at_ms: operation::now_ms(),
-            client_token,
-        };
-
-        let pending = m.changes.pending_against(&server);
-        if pending.is_empty() {
+        let Some((sent, done)) = to_send(&m.changes, &server) else {
             // Every requested value already holds: nothing to send.
             return Ok(Accepted {
-                operation: make_operation(client_token.clone()),
-                server,
+                operation,
+                server: server.on_gateway(&gateway),
                 request_id: String::new(),
                 client_token,
                 done: true,
+                dry_run: false,
             });
-        }
-        // Only the name differs: send it alone, which the cloud applies at
-        // once, rather than values that already hold and would put the
-        // gateway through an update for nothing.
-        let done = pending == [Field::Name];
-        let name_alone;
-        let sent = if done {
-            name_alone = Changes {
-                name: m.changes.name.clone(),
-                ..Changes::default()
-            };
-            &name_alone
-        } else {
-            &m.changes
         };
-
-        let accepted = self
+        let request = ModifyRequest {
+            region: &m.region_id,
+            ssl_vpn_server_id: &m.ssl_vpn_server_id,
+            client_token: &client_token,
+            changes: &sent,
+        };
+        let accepted = match self
             .cloud
             .for_purpose(Purpose::Modify)
-            .modify_ssl_vpn_server(
-                &ModifyRequest {
-                    region: &m.region_id,
-                    ssl_vpn_server_id: &m.ssl_vpn_server_id,
-                    client_token: &client_token,
-                    changes: sent,
-                },
-                deadline,
-            )
-            .await?;
+            .modify_ssl_vpn_server(&request, deadline)
+            .await
+        {
+            Ok(accepted) => accepted,
+            Err(err) => return Err(self.refused(&key, err, deadline).await),
+        };
         let reply = Accepted {
-            operation: make_operation(client_token.clone()),
-            server: accepted.server,
+            operation,
+            server: accepted.server.on_gateway(&gateway),
             request_id: accepted.request_id,
             client_token,
             done,
+            dry_run: false,
         };
         if !done {
             lock(&self.in_flight).insert(
@@ -204,6 +216,128 @@ impl Modifier {
             );
         }
         Ok(reply)
+    }
+
+    /// The checks of a real modify, then the cloud's own (`DryRun`) on what
+    /// a real modify would send. Takes no lock (nothing is sent to change
+    /// anything), sends no client token (nothing to make idempotent) and
+    /// leaves no change in flight.
+    async fn dry_run(
+        &self,
+        m: &Modification,
+        key: &GatewayKey,
+        server: SslVpnServer,
+        gateway_read: Option<Result<VpnGateway, Error>>,
+        deadline: Option<Instant>,
+    ) -> Result<Accepted, Error> {
+        let gateway = self
+            .preflight(m, key, &server, gateway_read, deadline)
+            .await?;
+        // When every value already holds, a real modify sends nothing, and
+        // so nothing is there for the cloud to check.
+        let request_id = match to_send(&m.changes, &server) {
+            None => String::new(),
+            Some((sent, _)) => {
+                let request = ModifyRequest {
+                    region: &m.region_id,
+                    ssl_vpn_server_id: &m.ssl_vpn_server_id,
+                    client_token: "",
+                    changes: &sent,
+                };
+                match self
+                    .cloud
+                    .for_purpose(Purpose::Modify)
+                    .dry_run_modify_ssl_vpn_server(&request, deadline)
+                    .await
+                {
+                    Ok(request_id) => request_id,
+                    Err(err) => return Err(self.refused(key, err, deadline).await),
+                }
+            }
+        };
+        Ok(Accepted {
+            operation: make_operation(m, key, String::new()),
+            server: server.on_gateway(&gateway),
+            request_id,
+            client_token: String::new(),
+            done: true,
+            dry_run: true,
+        })
+    }
+
+    /// The gateway (read now unless it was read with the server), and the
+    /// checks against the current state: not locked, not busy (also with a
+    /// change this replica sent that is not visible yet), and the
+    /// cross-field rules on the configuration the change would produce.
+    async fn preflight(
+        &self,
+        m: &Modification,
+        key: &GatewayKey,
+        server: &SslVpnServer,
+        gateway_read: Option<Result<VpnGateway, Error>>,
+        deadline: Option<Instant>,
+    ) -> Result<VpnGateway, Error> {
+        let gateway = match gateway_read {
+            Some(read) => read?,
+            None => {
+                self.cloud
+                    .describe_vpn_gateway(&m.region_id, &key.1, deadline)
+                    .await?
+            }
+        };
+        check_gateway(&gateway)?;
+        self.check_in_flight(key, &gateway, server)?;
+        check_merged(m, server, &gateway)?;
+        Ok(gateway)
+    }
+
+    /// The cloud refused a modify (or its dry run).
+    async fn refused(&self, key: &GatewayKey, err: CloudError, deadline: Option<Instant>) -> Error {
+        if err.code() == UNKNOWN_ERROR {
+            self.unknown_error(key, err, deadline).await
+        } else {
+            err.into()
+        }
+    }
+
+    /// `UnknownError` from a gateway that turns out to be busy is the busy
+    /// refusal; from an active one (or one that cannot be read), the
+    /// transient failure it is classified as.
+    async fn unknown_error(
+        &self,
+        key: &GatewayKey,
+        err: CloudError,
+        deadline: Option<Instant>,
+    ) -> Error {
+        let Ok(gateway) = self
+            .cloud
+            .describe_vpn_gateway(&key.0, &key.1, deadline)
+            .await
+        else {
+            return err.into();
+        };
+        if gateway.status() == GatewayStatus::Active {
+            return err.into();
+        }
+        let mut busy = Error::new(
+            Kind::Busy,
+            err.code(),
+            format!(
+                "the cloud answered UnknownError while the gateway is {}: it is applying \
+                 another change; retry when it is active again",
+                gateway.status
+            ),
+        )
+        .answered_by_cloud()
+        .with_metadata("vpnGatewayId", key.1.clone())
+        .with_metadata("gatewayStatus", gateway.status.clone());
+        if let Some(id) = err.request_id() {
+            busy = busy.with_request_id(id);
+        }
+        match err.retry_after() {
+            Some(wait) => busy.with_retry_after(wait),
+            None => busy,
+        }
     }
 
     /// The server, and its gateway too when both could be read at once;
@@ -285,6 +419,18 @@ impl Modifier {
             return Ok(());
         }
         Err(busy(&key.1).with_metadata("operationId", op.encode()))
+    }
+}
+
+/// The operation a modify of `m` on the gateway `key` starts.
+fn make_operation(m: &Modification, key: &GatewayKey, client_token: String) -> Operation {
+    Operation {
+        region_id: m.region_id.clone(),
+        ssl_vpn_server_id: m.ssl_vpn_server_id.clone(),
+        vpn_gateway_id: key.1.clone(),
+        changes: m.changes.clone(),
+        accepted_at_ms: operation::now_ms(),
+        client_token,
     }
 }
 

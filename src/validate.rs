@@ -28,7 +28,6 @@ pub mod code {
     pub const PORT_ILLEGAL: &str = "SslVpnServerPort.Illegal";
     pub const MISSING_IDAAS_INSTANCE_ID: &str = "MissingParameter.IDaaSInstanceId";
     pub const MISSING_IDAAS_REGION_ID: &str = "MissingParam.IDaaSRegionId";
-    pub const MISSING_IDAAS_APPLICATION_ID: &str = "MissingParam.IDaaSApplicationId";
     pub const MISSING_PARAMETER: &str = "MissingParameter";
 }
 
@@ -276,6 +275,7 @@ pub fn modification<'a>(input: &ModifyInput<'a>) -> Result<Modification, Violati
             ssl_vpn_server_id,
             client_token: token.flatten(),
             changes,
+            dry_run: false,
         }),
         // Unreachable: a missing value always left a violation behind.
         _ => Err(Violation::invalid(Field::RegionId, "invalid request").into()),
@@ -589,7 +589,14 @@ fn idaas_id(field: Field, s: &str) -> Result<&str, Violation> {
     }
 }
 
-/// Turning two-factor authentication on needs all three IDaaS ids.
+/// Turning two-factor authentication on needs the IDaaS instance and its
+/// region. The application is needed only for an EIAM 2.0 instance ("If an
+/// IDaaS EIAM 1.0 instance is associated, you do not need to specify an
+/// IDaaS application ID"), and nothing the gateway can read tells an
+/// instance's version before it is bound (the server's
+/// `IDaaSInstanceVersion` describes the instance it has, the gateway's
+/// `IDaaSNewVersion` tag what it could take): the cloud answers
+/// `MissingParam.IDaaSApplicationId` itself for a 2.0 instance without one.
 fn multi_factor_auth(input: &ModifyInput<'_>) -> Vec<Violation> {
     if input.enable_multi_factor_auth != Some(true) {
         return Vec::new();
@@ -604,11 +611,6 @@ fn multi_factor_auth(input: &ModifyInput<'_>) -> Vec<Violation> {
             input.idaas_region_id,
             Field::IdaasRegionId,
             code::MISSING_IDAAS_REGION_ID,
-        ),
-        (
-            input.idaas_application_id,
-            Field::IdaasApplicationId,
-            code::MISSING_IDAAS_APPLICATION_ID,
         ),
     ]
     .into_iter()

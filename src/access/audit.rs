@@ -29,10 +29,11 @@ use crate::{
 };
 
 /// The results of `sslvpn_modifications_total`.
-pub const MODIFICATION_RESULTS: [&str; 8] = [
+pub const MODIFICATION_RESULTS: [&str; 9] = [
     "accepted",
     "applied",
     "unchanged",
+    "validated",
     "invalid",
     "not_found",
     "rejected",
@@ -69,7 +70,7 @@ impl AuditMetrics {
         let metrics = Self::default();
         registry.register(
             "sslvpn_modifications",
-            "ModifySslVpnServer calls by result: accepted (an asynchronous change was sent), applied (a synchronous, name-only change), unchanged (nothing to send), invalid, not_found, rejected (busy, locked or a lost race), failed (cloud or gateway failure), cancelled (the caller left)",
+            "ModifySslVpnServer calls by result: accepted (an asynchronous change was sent), applied (a synchronous, name-only change), unchanged (nothing to send), validated (a dry run whose checks passed; nothing changed), invalid, not_found, rejected (busy, locked or a lost race), failed (cloud or gateway failure), cancelled (the caller left)",
             metrics.modifications.clone(),
         );
         metrics
@@ -133,10 +134,11 @@ impl ModifyRecord {
                     // The token used, which the gateway generates when absent.
                     self.client_token.clone_from(&reply.client_token);
                 }
-                let outcome = match (reply.done, reply.request_id.is_empty()) {
-                    (false, _) => "accepted",
-                    (true, false) => "applied",
-                    (true, true) => "unchanged",
+                let outcome = match (reply.dry_run, reply.done, reply.request_id.is_empty()) {
+                    (true, _, _) => "validated",
+                    (false, false, _) => "accepted",
+                    (false, true, false) => "applied",
+                    (false, true, true) => "unchanged",
                 };
                 (outcome, "OK", reply.request_id.clone(), String::new())
             }
@@ -261,6 +263,51 @@ mod tests {
         let long = loggable(&"a".repeat(65_536));
         assert_eq!(long.chars().count(), MAX_LOGGED_CHARS + 1);
         assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn a_dry_run_is_counted_as_validated_not_applied() {
+        let metrics = AuditMetrics::default();
+        let count = |result| {
+            metrics
+                .modifications
+                .get_or_create(&ResultLabel { result })
+                .get()
+        };
+        let requested = || ModifyRequested {
+            region_id: "cn-hangzhou",
+            ssl_vpn_server_id: "vss-a",
+            client_token: "",
+            fields: vec![("port", 1195.into()), ("validate_only", true.into())],
+        };
+        let reply = Accepted {
+            server: crate::domain::SslVpnServer::default(),
+            request_id: "DRY-1".into(),
+            client_token: String::new(),
+            operation: crate::operation::Operation {
+                region_id: crate::validate::region_id("cn-hangzhou").unwrap(),
+                ssl_vpn_server_id: "vss-a".into(),
+                vpn_gateway_id: "vpn-a".into(),
+                changes: crate::domain::Changes::default(),
+                accepted_at_ms: 0,
+                client_token: String::new(),
+            },
+            done: true,
+            dry_run: true,
+        };
+        ModifyRecord::begin("alice", None, requested(), &metrics).complete(Ok(&reply));
+        assert_eq!(count("validated"), 1);
+        assert_eq!(
+            count("applied"),
+            0,
+            "done with a RequestId, yet nothing applied"
+        );
+        let real = Accepted {
+            dry_run: false,
+            ..reply
+        };
+        ModifyRecord::begin("alice", None, requested(), &metrics).complete(Ok(&real));
+        assert_eq!(count("applied"), 1);
     }
 
     #[test]

@@ -74,6 +74,7 @@ pub fn server(s: Option<&pb::SslVpnServer>) -> Value {
         "idaas_region_id": s.idaas_region_id,
         "idaas_instance_version": s.idaas_instance_version,
         "resource_group_id": s.resource_group_id,
+        "dns_servers": s.dns_servers,
     })
 }
 
@@ -106,6 +107,7 @@ pub fn modify_response(r: &pb::ModifySslVpnServerResponse) -> Value {
         "request_id": r.request_id,
         "client_token": r.client_token,
         "operation": operation(r.operation.as_ref()),
+        "validate_only": r.validate_only,
     })
 }
 

@@ -213,7 +213,8 @@ pub struct ModifyArgs {
     /// Data compression on or off (true/false, on/off, yes/no).
     #[arg(long, value_parser = clap::builder::BoolishValueParser::new(), help_heading = CHANGES)]
     pub compress: Option<bool>,
-    /// Two-factor authentication on or off; on needs the three --idaas-* flags.
+    /// Two-factor authentication on or off; on needs --idaas-instance-id and
+    /// --idaas-region-id, and --idaas-application-id for an EIAM 2.0 instance.
     #[arg(long, value_parser = clap::builder::BoolishValueParser::new(), help_heading = CHANGES)]
     pub enable_multi_factor_auth: Option<bool>,
     /// IDaaS EIAM instance for two-factor authentication.
@@ -225,6 +226,10 @@ pub struct ModifyArgs {
     /// IDaaS application (EIAM 2.0).
     #[arg(long, help_heading = CHANGES)]
     pub idaas_application_id: Option<String>,
+    /// Check everything (the cloud's checks included) and change nothing;
+    /// exit code 0 when every check passed.
+    #[arg(long, conflicts_with = "watch", help_heading = CHANGES)]
+    pub dry_run: bool,
     /// After the change is accepted, follow it until it completes; the exit
     /// code is then the watch's.
     #[arg(long, help_heading = "Watch")]
@@ -324,6 +329,7 @@ impl ModifyArgs {
             idaas_instance_id: self.idaas_instance_id.clone(),
             idaas_region_id: self.idaas_region_id.clone(),
             idaas_application_id: self.idaas_application_id.clone(),
+            validate_only: self.dry_run,
         }
     }
 }
@@ -418,7 +424,8 @@ async fn status(connector: &Connector, target: &ServerArgs, progress: &mut Progr
 
 async fn modify(connector: &Connector, args: &ModifyArgs, progress: &mut Progress) -> Outcome {
     let mut request = args.request();
-    if request.client_token.is_empty() {
+    // A dry run changes nothing: it needs no token to be retried safely.
+    if request.client_token.is_empty() && !args.dry_run {
         // Chosen here, not by the gateway, so a retry on another address
         // (or a second run with the printed token) cannot apply twice.
         request.client_token = uuid::Uuid::new_v4().to_string();
@@ -450,7 +457,7 @@ async fn modify(connector: &Connector, args: &ModifyArgs, progress: &mut Progres
     };
     progress.modified(&reply, &args.target, args.watch);
     let operation = reply.operation.clone().unwrap_or_default();
-    if !args.watch || operation.done {
+    if !args.watch || operation.done || reply.validate_only {
         return Outcome::Succeeded;
     }
     let request = pb::WatchSslVpnServerRequest {
@@ -649,6 +656,28 @@ mod tests {
             vec!["127.0.0.1:1".to_owned(), "127.0.0.1:2".to_owned()]
         );
         assert_eq!(cli.client.output, OutputFormat::Json);
+    }
+
+    #[test]
+    fn dry_run_asks_validate_only_and_cannot_watch() {
+        let parse = |extra: &[&str]| {
+            let mut args = vec![
+                "x", "modify", "--region", "r", "--server", "s", "--port", "1195",
+            ];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args)
+        };
+        let cli = parse(&["--dry-run"]).unwrap();
+        let ClientCommand::Modify(m) = &cli.client.command else {
+            panic!("modify expected");
+        };
+        assert!(m.request().validate_only);
+        let ClientCommand::Modify(m) = &parse(&[]).unwrap().client.command else {
+            panic!("modify expected");
+        };
+        assert!(!m.request().validate_only);
+        let err = parse(&["--dry-run", "--watch"]).err().unwrap();
+        assert_eq!(err.exit_code(), 2, "nothing to watch after a dry run");
     }
 
     #[test]

@@ -95,6 +95,9 @@ pub fn server(s: &pb::SslVpnServer) -> String {
         format!("{} of {}", s.connections, s.max_connections),
     );
     row("internet_ip", s.internet_ip.clone());
+    if !s.dns_servers.is_empty() {
+        row("dns_servers", s.dns_servers.clone());
+    }
     row(
         "enable_multi_factor_auth",
         on_off(s.enable_multi_factor_auth).to_owned(),
@@ -151,6 +154,16 @@ pub fn modified(
     watching: bool,
 ) -> String {
     let mut out = String::new();
+    if r.validate_only {
+        let _ = writeln!(
+            out,
+            "dry run: every check passed (the cloud's included); nothing was changed"
+        );
+        if !r.request_id.is_empty() {
+            let _ = writeln!(out, "  request_id    {}", r.request_id);
+        }
+        return out;
+    }
     let op = r.operation.clone().unwrap_or_default();
     if op.done {
         let _ = writeln!(out, "done: the change is already in place");
@@ -250,7 +263,18 @@ pub fn error(status: &Status) -> String {
     );
     let details = status.get_error_details();
     if let Some(info) = details.error_info() {
-        let _ = writeln!(out, "  reason: {} ({})", info.reason, info.domain);
+        match info.metadata.get("origin") {
+            Some(origin) => {
+                let _ = writeln!(
+                    out,
+                    "  reason: {} ({}, answered by the {origin})",
+                    info.reason, info.domain
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  reason: {} ({})", info.reason, info.domain);
+            }
+        }
     }
     if let Some(bad) = details.bad_request() {
         for v in &bad.field_violations {
@@ -295,6 +319,25 @@ mod tests {
         assert!(text.contains("  - port: 443 is reserved"), "{text}");
         assert!(text.contains("  - client_ip_pool: mask /30"), "{text}");
         assert!(text.contains("what to do: fix every field"), "{text}");
+    }
+
+    #[test]
+    fn the_reason_says_who_answered() {
+        let status = Status::with_error_details(
+            Code::FailedPrecondition,
+            "conflict",
+            ErrorDetails::with_error_info(
+                "IpConflict",
+                "vpc.aliyuncs.com",
+                [("origin".to_owned(), "cloud".to_owned())],
+            ),
+        );
+        assert!(
+            error(&status)
+                .contains("  reason: IpConflict (vpc.aliyuncs.com, answered by the cloud)\n"),
+            "{}",
+            error(&status)
+        );
     }
 
     #[test]

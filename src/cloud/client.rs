@@ -22,7 +22,7 @@ use super::{
     budget::{Budget, BudgetConfig, Purpose},
     credentials::CredentialProvider,
     endpoint::{Endpoint, Endpoints},
-    error::CloudError,
+    error::{CloudError, DRY_RUN_OPERATION},
     wire,
 };
 use crate::domain::{Changes, RegionId, SslVpnServer, VpnGateway};
@@ -310,24 +310,13 @@ impl VpcClient {
         req: &ModifyRequest<'_>,
         deadline: Option<Instant>,
     ) -> Result<ModifyResponse, CloudError> {
-        let mut params = vec![
-            ("RegionId".to_owned(), req.region.as_str().to_owned()),
-            (
-                "SslVpnServerId".to_owned(),
-                req.ssl_vpn_server_id.to_owned(),
-            ),
-        ];
-        if !req.client_token.is_empty() {
-            params.push(("ClientToken".to_owned(), req.client_token.to_owned()));
-        }
-        params.extend(
-            req.changes
-                .to_api_params()
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v)),
-        );
         let body: wire::WireSslVpnServer = self
-            .call("ModifySslVpnServer", req.region, params, deadline)
+            .call(
+                "ModifySslVpnServer",
+                req.region,
+                modify_params(req),
+                deadline,
+            )
             .await?;
         let request_id = body.request_id.clone();
         let mut server = body.into_domain();
@@ -335,6 +324,35 @@ impl VpcClient {
             server.region_id = req.region.as_str().to_owned();
         }
         Ok(ModifyResponse { request_id, server })
+    }
+
+    /// ModifySslVpnServer with `DryRun=true`: the cloud runs its checks and
+    /// changes nothing. `Ok` is the RequestId of its `DryRunOperation`, the
+    /// answer of a dry run whose checks passed; a refusal is the error a
+    /// real modify would get.
+    pub async fn dry_run_modify_ssl_vpn_server(
+        &self,
+        req: &ModifyRequest<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<String, CloudError> {
+        let mut params = modify_params(req);
+        params.push(("DryRun".to_owned(), "true".to_owned()));
+        match self
+            .call::<wire::RequestIdOnly>("ModifySslVpnServer", req.region, params, deadline)
+            .await
+        {
+            Err(err) if err.code() == DRY_RUN_OPERATION => {
+                Ok(err.request_id().unwrap_or_default().to_owned())
+            }
+            Err(err) => Err(err),
+            // A success would mean the cloud ignored DryRun and applied the
+            // change: never report that as "nothing changed".
+            Ok(body) => Err(CloudError::invalid_response(
+                "ModifySslVpnServer answered a dry run with success instead of DryRunOperation; \
+                 the change may have been applied",
+                Some(body.request_id),
+            )),
+        }
     }
 
     /// DescribeSslVpnServers: one page.
@@ -462,6 +480,27 @@ impl VpcClient {
             request_id: body.request_id,
         })
     }
+}
+
+/// ModifySslVpnServer's parameters: the server, the token, the changes.
+fn modify_params(req: &ModifyRequest<'_>) -> Vec<(String, String)> {
+    let mut params = vec![
+        ("RegionId".to_owned(), req.region.as_str().to_owned()),
+        (
+            "SslVpnServerId".to_owned(),
+            req.ssl_vpn_server_id.to_owned(),
+        ),
+    ];
+    if !req.client_token.is_empty() {
+        params.push(("ClientToken".to_owned(), req.client_token.to_owned()));
+    }
+    params.extend(
+        req.changes
+            .to_api_params()
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v)),
+    );
+    params
 }
 
 /// Tag filters flattened the API's way: `Tag.1.Key`, `Tag.1.Value`, ...

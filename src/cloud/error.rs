@@ -16,6 +16,10 @@ use serde_json::Value;
 use super::percent::percent_encode;
 use crate::error::{Error, Kind};
 
+/// The cloud's answer to a `DryRun` whose checks all passed: an error
+/// status that means success (the SDK's `ModifySslVpnServerRequest.dry_run`).
+pub const DRY_RUN_OPERATION: &str = "DryRunOperation";
+
 /// Codes of our own, for failures the cloud did not answer.
 pub mod code {
     pub const CONNECT_FAILED: &str = "Transport.ConnectFailed";
@@ -51,6 +55,8 @@ struct Inner {
     http_status: Option<u16>,
     retry_after: Option<Duration>,
     attempts: u32,
+    /// The cloud's own answer, code and all (not one of ours).
+    answered: bool,
 }
 
 impl CloudError {
@@ -68,6 +74,7 @@ impl CloudError {
                 http_status: None,
                 retry_after: None,
                 attempts: 0,
+                answered: false,
             }),
         }
     }
@@ -107,6 +114,7 @@ impl CloudError {
             Some(f) => {
                 let class = classify(&f.code, Some(status), retry_after);
                 let mut err = Self::new(class, f.code, f.message);
+                err.inner.answered = true;
                 err.inner.request_id = f.request_id;
                 err.inner.host_id = f.host_id;
                 err.inner.recommend = f.recommend;
@@ -161,6 +169,12 @@ impl CloudError {
 
     pub fn kind(&self) -> Kind {
         self.inner.kind
+    }
+
+    /// Whether the cloud answered with a code of its own; false for our
+    /// codes (transport, credentials, a status whose body named no code).
+    pub fn is_cloud_answer(&self) -> bool {
+        self.inner.answered
     }
 
     pub fn host_id(&self) -> Option<&str> {
@@ -251,9 +265,12 @@ impl std::error::Error for CloudError {}
 impl From<CloudError> for Error {
     /// The cloud's failures keep the kind they were classified as; the
     /// cloud's code stays the reason, and its RequestId and retry-after
-    /// travel along.
+    /// travel along. Only a code the cloud sent makes it the cloud's answer.
     fn from(err: CloudError) -> Self {
         let mut error = Error::new(err.kind(), err.code(), err.message().to_owned());
+        if err.is_cloud_answer() {
+            error = error.answered_by_cloud();
+        }
         if let Some(id) = err.request_id() {
             error = error.with_request_id(id);
         }

@@ -29,8 +29,11 @@ pub mod code {
     pub const API_NOT_FOUND: &str = "InvalidApi.NotFound";
     pub const UNSUPPORTED_METHOD: &str = "UnsupportedHTTPMethod";
     pub const REGION_NOT_FOUND: &str = "InvalidRegionId.NotFound";
+    /// CreateSslVpnClientCert's reference (404) and Terraform's
+    /// `SslVpnServerNotFound`; ModifySslVpnServer's document names none.
     pub const SERVER_NOT_FOUND: &str = "InvalidSslVpnServerId.NotFound";
-    pub const GATEWAY_NOT_FOUND: &str = "InvalidVpnGatewayId.NotFound";
+    /// DescribeVpnGateway's reference (404) and Terraform's `VpnNotFound`.
+    pub const GATEWAY_NOT_FOUND: &str = "InvalidVpnGatewayInstanceId.NotFound";
     pub const FORBIDDEN: &str = "Forbidden";
     pub const FINANCIAL_LOCKED: &str = "VpnGateway.FinancialLocked";
     pub const CONFIGURING: &str = "VpnGateway.Configuring";
@@ -40,6 +43,12 @@ pub mod code {
     pub const INTERNAL_ERROR: &str = "InternalError";
     pub const SERVICE_UNAVAILABLE: &str = "ServiceUnavailable";
     pub const SYSTEM_BUSY: &str = "SystemBusy";
+    pub const THROTTLING: &str = "Throttling";
+    pub const OPERATION_CONFLICT: &str = "OperationConflict";
+    pub const TASK_CONFLICT: &str = "TaskConflict";
+    pub const VPN_TASK_CONFLICT: &str = "VpnTask.CONFLICT";
+    pub const INCORRECT_STATUS_VPN_GATEWAY: &str = "IncorrectStatus.VpnGateway";
+    pub const UNKNOWN_ERROR: &str = "UnknownError";
     pub const NOT_SUPPORT_MFA: &str = "OperationUnsupported.NotSupportMultiFactorAuth";
     pub const IDAAS2_NOT_SUPPORT: &str = "SslVpnIDaaS2.NotSupport";
     pub const IDAAS_INSTANCE_NOT_FOUND: &str = "InvalidIDaaSInstanceId.NotFound";

@@ -6,10 +6,17 @@
 //! the front of its script while the script lasts, otherwise drawn by the
 //! configured probabilities. The faults are the cloud's transient failures
 //! (500 `InternalError`, 503 `ServiceUnavailable`, 400 `SystemBusy`, 400
-//! `Throttling.User` with `x-acs-retry-after`), a latency spike, a
-//! connection reset before any response, and "applied, then the connection
-//! drops": the action runs (a modification is accepted) but the caller only
-//! sees the connection die.
+//! `Throttling.User` with `x-acs-retry-after`, 400 `Throttling`, 500
+//! `UnknownError`), the codes of a gateway busy with another task (409
+//! `OperationConflict`, 400 `TaskConflict`, `VpnTask.CONFLICT`,
+//! `IncorrectStatus.VpnGateway`), a latency spike, a connection reset before
+//! any response, and "applied, then the connection drops": the action runs
+//! (a modification is accepted) but the caller only sees the connection die.
+//!
+//! Whether an error carries `x-acs-retry-after` is set per fault: no source
+//! confirms the VPC API sends it, so only `throttling` has it by default
+//! (as before); `retry_after_ms_by_fault` adds it to any error fault or, with
+//! 0, takes it away.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -37,6 +44,18 @@ pub enum Fault {
     SystemBusy,
     /// 400 `Throttling.User` with `x-acs-retry-after: retry_after_ms`.
     Throttling,
+    /// 400 `Throttling`: the plain flow-control code of the common tables.
+    ThrottlingPlain,
+    /// 409 `OperationConflict`: another request on the resource is running.
+    OperationConflict,
+    /// 400 `TaskConflict`: the gateway runs another task.
+    TaskConflict,
+    /// 400 `VpnTask.CONFLICT`: the same, in the VPN service's spelling.
+    VpnTaskConflict,
+    /// 400 `IncorrectStatus.VpnGateway`: the gateway's state forbids it now.
+    IncorrectStatus,
+    /// 500 `UnknownError`, which VPN gateways answer while configuring.
+    UnknownError,
     /// The connection is reset before any response byte.
     Reset,
     /// The action runs, then the connection is reset instead of answering.
@@ -52,30 +71,68 @@ impl Fault {
             Fault::ServiceUnavailable => "service_unavailable",
             Fault::SystemBusy => "system_busy",
             Fault::Throttling => "throttling",
+            Fault::ThrottlingPlain => "throttling_plain",
+            Fault::OperationConflict => "operation_conflict",
+            Fault::TaskConflict => "task_conflict",
+            Fault::VpnTaskConflict => "vpn_task_conflict",
+            Fault::IncorrectStatus => "incorrect_status",
+            Fault::UnknownError => "unknown_error",
             Fault::Reset => "reset",
             Fault::AppliedThenDrop => "applied_then_drop",
         }
     }
 
-    /// The error answered instead of running the action, if any.
-    pub fn error(self, retry_after_ms: u64) -> Option<ApiError> {
-        match self {
-            Fault::InternalError => Some(ApiError::internal()),
-            Fault::ServiceUnavailable => Some(ApiError::new(
+    /// The error answered instead of running the action, if any, with
+    /// `x-acs-retry-after: retry_after_ms` when that is given.
+    pub fn error(self, retry_after_ms: Option<u64>) -> Option<ApiError> {
+        let error = match self {
+            Fault::InternalError => ApiError::internal(),
+            Fault::ServiceUnavailable => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 code::SERVICE_UNAVAILABLE,
                 "The request has failed due to a temporary failure of the server.",
-            )),
-            Fault::SystemBusy => Some(ApiError::bad_request(
+            ),
+            Fault::SystemBusy => ApiError::bad_request(
                 code::SYSTEM_BUSY,
                 "The system is busy. Please try again later.",
-            )),
-            Fault::Throttling => Some(ApiError::throttled(
+            ),
+            Fault::Throttling => ApiError::bad_request(
+                code::THROTTLING_USER,
                 "Request was denied due to user flow control.",
-                retry_after_ms,
-            )),
-            Fault::Ok | Fault::Latency | Fault::Reset | Fault::AppliedThenDrop => None,
-        }
+            ),
+            Fault::ThrottlingPlain => ApiError::bad_request(
+                code::THROTTLING,
+                "Request was denied due to request throttling.",
+            ),
+            Fault::OperationConflict => ApiError::new(
+                StatusCode::CONFLICT,
+                code::OPERATION_CONFLICT,
+                // sic: the reference's spelling.
+                "Request was denied due to conflict with a previos request.",
+            ),
+            Fault::TaskConflict => ApiError::bad_request(
+                code::TASK_CONFLICT,
+                "The operation conflicts with a task that is running on the resource.",
+            ),
+            Fault::VpnTaskConflict => ApiError::bad_request(
+                code::VPN_TASK_CONFLICT,
+                "The VPN task conflicts with another task of the VPN gateway.",
+            ),
+            Fault::IncorrectStatus => ApiError::bad_request(
+                code::INCORRECT_STATUS_VPN_GATEWAY,
+                "The current status of the VPN gateway does not support this operation.",
+            ),
+            Fault::UnknownError => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code::UNKNOWN_ERROR,
+                "The request processing has failed due to some unknown error.",
+            ),
+            Fault::Ok | Fault::Latency | Fault::Reset | Fault::AppliedThenDrop => return None,
+        };
+        Some(ApiError {
+            retry_after_ms: retry_after_ms.map(|ms| ms.max(1)),
+            ..error
+        })
     }
 }
 
@@ -103,6 +160,10 @@ pub struct ActionFaults {
     /// The `x-acs-retry-after` of a `throttling` fault, in milliseconds.
     #[serde(default = "default_retry_after_ms")]
     pub retry_after_ms: u64,
+    /// `x-acs-retry-after` per error fault, in milliseconds; 0 sends none.
+    /// A fault not named sends none, except `throttling` (`retry_after_ms`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retry_after_ms_by_fault: BTreeMap<Fault, u64>,
     /// Per-request probability of each fault (summing to at most 1).
     #[serde(default)]
     pub probabilities: BTreeMap<Fault, f64>,
@@ -118,6 +179,7 @@ impl Default for ActionFaults {
             latency_jitter_ms: 0,
             spike_ms: default_spike_ms(),
             retry_after_ms: default_retry_after_ms(),
+            retry_after_ms_by_fault: BTreeMap::new(),
             probabilities: BTreeMap::new(),
             script: VecDeque::new(),
         }
@@ -130,6 +192,16 @@ impl ActionFaults {
         Self {
             script: faults.into_iter().collect(),
             ..Self::default()
+        }
+    }
+
+    /// The `x-acs-retry-after` a `fault` answers with.
+    fn retry_after_of(&self, fault: Fault) -> Option<u64> {
+        match self.retry_after_ms_by_fault.get(&fault) {
+            Some(0) => None,
+            Some(ms) => Some(*ms),
+            None if fault == Fault::Throttling => Some(self.retry_after_ms),
+            None => None,
         }
     }
 
@@ -162,7 +234,8 @@ pub struct Decision {
     pub fault: Fault,
     /// Total delay before answering (latency, jitter, spike).
     pub delay: Duration,
-    pub retry_after_ms: u64,
+    /// The `x-acs-retry-after` of the fault's error, if it has one.
+    pub retry_after_ms: Option<u64>,
 }
 
 /// Decides the fate of one request of `action`, consuming a script step.
@@ -176,7 +249,7 @@ pub fn decide(table: &mut FaultTable, action: &str, rng: &mut fastrand::Rng) -> 
         return Decision {
             fault: Fault::Ok,
             delay: Duration::ZERO,
-            retry_after_ms: default_retry_after_ms(),
+            retry_after_ms: None,
         };
     };
     let fault = match faults.script.pop_front() {
@@ -213,7 +286,7 @@ pub fn decide(table: &mut FaultTable, action: &str, rng: &mut fastrand::Rng) -> 
                 .saturating_add(jitter)
                 .saturating_add(spike),
         ),
-        retry_after_ms: faults.retry_after_ms,
+        retry_after_ms: faults.retry_after_of(fault),
     }
 }
 
@@ -291,12 +364,58 @@ mod tests {
         )
         .unwrap();
         assert_eq!(parsed.script.len(), 3);
+        assert_eq!(parsed.retry_after_of(Fault::Throttling), Some(1500));
         assert_eq!(
             Fault::Throttling
-                .error(parsed.retry_after_ms)
+                .error(parsed.retry_after_of(Fault::Throttling))
                 .unwrap()
                 .retry_after_ms,
             Some(1500)
         );
+    }
+
+    #[test]
+    fn retry_after_is_optional_per_fault() {
+        let parsed: ActionFaults = serde_json::from_str(
+            r#"{"script":["operation_conflict","throttling","throttling_plain"],
+                "retry_after_ms_by_fault":{"operation_conflict":2500,"throttling":0}}"#,
+        )
+        .unwrap();
+        assert_eq!(parsed.retry_after_of(Fault::OperationConflict), Some(2500));
+        assert_eq!(
+            parsed.retry_after_of(Fault::Throttling),
+            None,
+            "0 sends none"
+        );
+        assert_eq!(parsed.retry_after_of(Fault::ThrottlingPlain), None);
+        let mut table = FaultTable::from([("*".to_owned(), parsed)]);
+        let mut rng = fastrand::Rng::with_seed(3);
+        let answers: Vec<_> = (0..3)
+            .map(|_| {
+                let d = decide(&mut table, "ModifySslVpnServer", &mut rng);
+                let e = d.fault.error(d.retry_after_ms).unwrap();
+                (e.status.as_u16(), e.code.into_owned(), e.retry_after_ms)
+            })
+            .collect();
+        assert_eq!(
+            answers,
+            [
+                (409, "OperationConflict".to_owned(), Some(2500)),
+                (400, "Throttling.User".to_owned(), None),
+                (400, "Throttling".to_owned(), None),
+            ]
+        );
+        // By default only Throttling.User carries the header.
+        let defaults = ActionFaults::default();
+        for fault in [
+            Fault::TaskConflict,
+            Fault::VpnTaskConflict,
+            Fault::IncorrectStatus,
+            Fault::UnknownError,
+            Fault::ThrottlingPlain,
+        ] {
+            assert_eq!(defaults.retry_after_of(fault), None, "{fault:?}");
+        }
+        assert_eq!(defaults.retry_after_of(Fault::Throttling), Some(1000));
     }
 }

@@ -141,10 +141,25 @@ pub struct VpnGateway {
     /// Whether it supports IDaaS EIAM 2.0 instances.
     #[serde(default = "yes")]
     pub supports_idaas2: bool,
+    /// The gateway's `InternetIp`: its address, or on a dual-tunnel gateway
+    /// the first IPsec tunnel's (then no SSL-VPN address).
     #[serde(default)]
     pub internet_ip: String,
     #[serde(default)]
     pub v_switch_id: String,
+    /// A dual-tunnel gateway's second vSwitch (`DisasterRecoveryVSwitchId`):
+    /// set, the gateway is dual-tunnel and reports the two fields below.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub disaster_recovery_v_switch_id: String,
+    /// A dual-tunnel gateway's second IPsec address.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub disaster_recovery_internet_ip: String,
+    /// A public dual-tunnel gateway's SSL-VPN address (`SslVpnInternetIp`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ssl_vpn_internet_ip: String,
+    /// The `VpnVersion` label of the gateway's system `Tag`.
+    #[serde(default = "default_vpn_version")]
+    pub vpn_version: String,
     #[serde(default = "default_spec")]
     pub spec: String,
     #[serde(default = "postpay")]
@@ -191,6 +206,9 @@ pub struct SslVpnServer {
     pub compress: bool,
     #[serde(default)]
     pub connections: i32,
+    /// `DnsServers`, as DescribeSslVpnServers reports them (read-only here).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub dns_servers: String,
     #[serde(default)]
     pub enable_multi_factor_auth: bool,
     #[serde(default)]
@@ -263,6 +281,10 @@ fn default_max_connections() -> i32 {
 }
 fn default_spec() -> String {
     "10M".into()
+}
+/// The DescribeVpnGateway reference's example.
+fn default_vpn_version() -> String {
+    "v1.2.4".into()
 }
 fn postpay() -> String {
     "POSTPAY".into()
@@ -362,6 +384,10 @@ impl Fixtures {
             supports_idaas2: true,
             internet_ip: ip.into(),
             v_switch_id: format!("vsw-{}", id.trim_start_matches("vpn-")),
+            disaster_recovery_v_switch_id: String::new(),
+            disaster_recovery_internet_ip: String::new(),
+            ssl_vpn_internet_ip: String::new(),
+            vpn_version: default_vpn_version(),
             spec: default_spec(),
             charge_type: postpay(),
             network_type: public(),
@@ -385,6 +411,7 @@ impl Fixtures {
             cipher: aes128(),
             compress: true,
             connections: 0,
+            dns_servers: String::new(),
             enable_multi_factor_auth: false,
             idaas_instance_id: String::new(),
             idaas_application_id: String::new(),
@@ -401,6 +428,7 @@ impl Fixtures {
             hz_vpc1,
             vpc("vpc-hz2", "cn-hangzhou", "172.17.0.0/16"),
             hz_vpc3,
+            vpc("vpc-hz5", "cn-hangzhou", "172.19.0.0/16"),
             vpc("vpc-sh1", "cn-shanghai", "172.20.0.0/16"),
             vpc("vpc-sg1", "ap-southeast-1", "172.30.0.0/16"),
         ];
@@ -424,6 +452,13 @@ impl Fixtures {
         provisioning.status = "provisioning".into();
         let mut deleting = gw("vpn-hz4deleting", "cn-hangzhou", "vpc-hz2", "47.98.10.9");
         deleting.status = "deleting".into();
+        // Dual-tunnel: InternetIp is the first IPsec tunnel's, not the
+        // SSL-VPN address (DescribeVpnGateway's reference).
+        let mut dual = gw("vpn-hz5dual", "cn-hangzhou", "vpc-hz5", "47.98.10.10");
+        dual.disaster_recovery_v_switch_id = "vsw-hz5dualb".into();
+        dual.disaster_recovery_internet_ip = "47.98.10.11".into();
+        dual.ssl_vpn_internet_ip = "47.98.10.12".into();
+        dual.vpn_version = "v1.3.7".into();
         let sh = gw("vpn-sh1primary", "cn-shanghai", "vpc-sh1", "47.100.10.1");
         let sg = gw("vpn-sg1primary", "ap-southeast-1", "vpc-sg1", "8.219.10.1");
 
@@ -434,6 +469,10 @@ impl Fixtures {
             server(&locked, "10.40.0.0/24", "172.17.1.0/24"),
             server(&nomfa, "10.50.0.0/24", "172.18.0.0/24"),
             server(&eiam1, "10.60.0.0/27", "172.18.1.0/24"),
+            SslVpnServer {
+                dns_servers: "100.100.2.136,100.100.2.138".into(),
+                ..server(&dual, "10.70.0.0/24", "172.19.0.0/24")
+            },
             server(&sh, "10.10.0.0/24", "172.20.0.0/24"),
             server(&sg, "10.10.0.0/24", "172.30.0.0/24"),
         ];
@@ -447,6 +486,7 @@ impl Fixtures {
             init,
             provisioning,
             deleting,
+            dual,
             sh,
             sg,
         ];
@@ -535,6 +575,9 @@ impl Fixtures {
                     notes.push("no MFA".into());
                 } else if !gw.supports_idaas2 {
                     notes.push("no IDaaS 2.0".into());
+                }
+                if !gw.disaster_recovery_v_switch_id.is_empty() {
+                    notes.push("dual-tunnel".into());
                 }
                 out.push_str(&format!(
                     "  {:<22} {:<22} {:<10} {}\n",

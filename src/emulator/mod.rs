@@ -14,16 +14,18 @@
 //! know, and applies changes asynchronously: a
 //! change stays invisible for an accept lag, the gateway then reads
 //! `updating` for the apply time, then `active` with the new configuration.
-//! Faults (latency, 500/503, `SystemBusy`, `Throttling.User`, connection
-//! resets, "applied, then dropped") are configurable per action, API rate
-//! limits per account, region and action answer `Throttling.User` as the
-//! cloud's flow control does (`quotas`), and an admin API under
-//! `/_emulator/` loads fixtures, sets timings, faults and quotas and serves
-//! counters. docs/emulator.md is the user's guide.
+//! Faults (latency, 500/503, `SystemBusy`, `Throttling.User`, `Throttling`,
+//! the busy codes `OperationConflict`, `TaskConflict`, `VpnTask.CONFLICT` and
+//! `IncorrectStatus.VpnGateway`, `UnknownError`, connection resets,
+//! "applied, then dropped") are configurable per action, API rate limits
+//! per account, region and action answer `Throttling.User` as the cloud's
+//! flow control does (`quotas`), and an admin API under `/_emulator/` loads
+//! fixtures, sets timings, faults and quotas and serves counters.
+//! docs/emulator.md is the user's guide.
 //!
 //! Error codes where the API document names none (HTTP status in brackets):
 //! - unknown server `InvalidSslVpnServerId.NotFound` (404), unknown gateway
-//!   `InvalidVpnGatewayId.NotFound` (404), unknown action or version
+//!   `InvalidVpnGatewayInstanceId.NotFound` (404), unknown action or version
 //!   `InvalidApi.NotFound` (404), unknown key `InvalidAccessKeyId.NotFound`
 //!   (404), disabled key `InvalidAccessKeyId.Inactive` (400);
 //! - a missing parameter `MissingParameter.<Name>` (400); a missing V3 header

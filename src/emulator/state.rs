@@ -44,6 +44,7 @@ pub struct SslVpnServer {
     pub internet_ip: String,
     /// Unix milliseconds.
     pub create_time: i64,
+    pub dns_servers: String,
     pub enable_multi_factor_auth: bool,
     pub idaas_instance_id: String,
     pub idaas_application_id: String,
@@ -86,16 +87,25 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// The cloud's `Tag`: system labels as a JSON-encoded string.
+    /// The cloud's `Tag`: system labels as a JSON-encoded string, with the
+    /// labels DescribeVpnGateway's reference lists (`description` is "only
+    /// for internal use" and left out).
     pub fn system_tag(&self) -> String {
         let r = &self.record;
         serde_json::json!({
             "VpnEnableBgp": r.enable_bgp.to_string(),
             "VisuallySsl": "true",
+            "PbrPriority": "true",
             "VpnNewImage": r.supports_multi_factor_auth.to_string(),
+            "VpnVersion": r.vpn_version,
             "IDaaSNewVersion": r.supports_idaas2.to_string(),
         })
         .to_string()
+    }
+
+    /// Dual-tunnel: it has a second vSwitch.
+    pub fn is_dual_tunnel(&self) -> bool {
+        !self.record.disaster_recovery_v_switch_id.is_empty()
     }
 
     pub fn is_financially_locked(&self) -> bool {
@@ -272,8 +282,14 @@ impl World {
             compress: s.compress,
             connections: s.connections,
             max_connections: gw.record.ssl_max_connections,
+            // The gateway's InternetIp, as DescribeSslVpnServers documents it
+            // ("the public IP address of the VPN gateway"), even on a
+            // dual-tunnel gateway, where that is no SSL-VPN address: which
+            // address the cloud reports there is unconfirmed, and this is
+            // the case a client must mend from SslVpnInternetIp.
             internet_ip: gw.record.internet_ip.clone(),
             create_time: s.create_time,
+            dns_servers: s.dns_servers.clone(),
             enable_multi_factor_auth: s.enable_multi_factor_auth,
             idaas_instance_id: s.idaas_instance_id.clone(),
             idaas_application_id: s.idaas_application_id.clone(),
@@ -313,6 +329,7 @@ impl World {
                     cipher: s.cipher.as_wire().to_owned(),
                     compress: s.compress,
                     connections: s.connections,
+                    dns_servers: s.dns_servers.clone(),
                     enable_multi_factor_auth: s.enable_multi_factor_auth,
                     idaas_instance_id: s.idaas_instance_id.clone(),
                     idaas_application_id: s.idaas_application_id.clone(),

@@ -83,6 +83,9 @@ pub fn modify_requested(req: &pb::ModifySslVpnServerRequest) -> ModifyRequested<
         "idaas_application_id",
         &req.idaas_application_id,
     );
+    if req.validate_only {
+        fields.push(("validate_only", true.into()));
+    }
     ModifyRequested {
         region_id: &req.region_id,
         ssl_vpn_server_id: &req.ssl_vpn_server_id,
@@ -173,19 +176,22 @@ pub fn ssl_vpn_server(s: &domain::SslVpnServer) -> pb::SslVpnServer {
         idaas_region_id: s.idaas_region_id.clone(),
         idaas_instance_version: s.idaas_instance_version.clone(),
         resource_group_id: s.resource_group_id.clone(),
+        dns_servers: s.dns_servers.clone(),
     }
 }
 
+/// The answer to a modify; a dry run's has `validate_only` and no operation.
 pub fn modify_response(a: &Accepted) -> pb::ModifySslVpnServerResponse {
     pb::ModifySslVpnServerResponse {
         ssl_vpn_server: Some(ssl_vpn_server(&a.server)),
         request_id: a.request_id.clone(),
         client_token: a.client_token.clone(),
-        operation: Some(pb::Operation {
+        operation: (!a.dry_run).then(|| pb::Operation {
             id: a.operation.encode(),
             done: a.done,
             vpn_gateway_id: a.operation.vpn_gateway_id.clone(),
         }),
+        validate_only: a.dry_run,
     }
 }
 

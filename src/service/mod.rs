@@ -151,8 +151,10 @@ impl SslVpnService for SslVpnApi {
         );
         let deadline = deadline(&request);
         let result = async {
-            let modification = validate::modification(&convert::modify_input(request.get_ref()))
-                .map_err(Error::from)?;
+            let mut modification =
+                validate::modification(&convert::modify_input(request.get_ref()))
+                    .map_err(Error::from)?;
+            modification.dry_run = request.get_ref().validate_only;
             let rpc = Rpc::ModifySslVpnServer;
             let (region, server_id) = (
                 modification.region_id.clone(),
@@ -261,7 +263,7 @@ impl SslVpnService for SslVpnApi {
         }
         let gateway = gateway.map_err(Error::from)?;
         Ok(Response::new(pb::GetSslVpnServerStatusResponse {
-            ssl_vpn_server: Some(convert::ssl_vpn_server(&server)),
+            ssl_vpn_server: Some(convert::ssl_vpn_server(&server.on_gateway(&gateway))),
             gateway: Some(convert::gateway_state(
                 &gateway,
                 std::time::SystemTime::now(),

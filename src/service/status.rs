@@ -1,5 +1,6 @@
 //! The one place an [`Error`] becomes a gRPC status: the kind's code, the
-//! reason and metadata as `google.rpc.ErrorInfo`, every field violation as
+//! reason and metadata as `google.rpc.ErrorInfo` (always with `origin`:
+//! `cloud` or `gateway`, who decided it), every field violation as
 //! `BadRequest`, the RequestId as `RequestInfo`, the wait as `RetryInfo`
 //! (AIP-193). Everything above the service (access, the transport) returns
 //! errors through this same conversion.
@@ -21,6 +22,7 @@ impl From<Error> for tonic::Status {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
+        metadata.insert("origin".into(), err.origin().as_str().to_owned());
         if let Some(id) = err.request_id() {
             metadata.insert("requestId".into(), id.to_owned());
             details.set_request_info(id.to_owned(), String::new());
@@ -111,6 +113,36 @@ mod tests {
             ]
         );
         assert!(details.retry_info().is_none(), "fixing, not waiting, helps");
+        assert_eq!(
+            info.metadata.get("origin").map(String::as_str),
+            Some("gateway"),
+            "the gateway's own rules decided"
+        );
+    }
+
+    #[test]
+    fn origin_says_whether_the_cloud_answered() {
+        use crate::cloud::CloudError;
+        let origin = |err: Error| {
+            tonic::Status::from(err)
+                .get_error_details()
+                .error_info()
+                .and_then(|i| i.metadata.get("origin").cloned())
+        };
+        let answered = CloudError::from_response(
+            400,
+            None,
+            br#"{"RequestId":"R","Code":"IpConflict","Message":"m"}"#,
+        );
+        assert_eq!(origin(answered.into()).as_deref(), Some("cloud"));
+        // A status whose body names no code, a transport failure, an
+        // answer we synthesise: our codes, so ours.
+        let bare = CloudError::from_response(502, None, b"<html>bad gateway</html>");
+        assert_eq!(origin(bare.into()).as_deref(), Some("gateway"));
+        let timeout = CloudError::new(Kind::Unavailable, "Transport.Timeout", "t");
+        assert_eq!(origin(timeout.into()).as_deref(), Some("gateway"));
+        let busy = Error::new(Kind::Busy, "VpnGateway.Configuring", "in flight here");
+        assert_eq!(origin(busy).as_deref(), Some("gateway"));
     }
 
     #[test]

@@ -290,7 +290,7 @@ fn port_boundaries_and_every_reserved_port() {
 }
 
 #[test]
-fn enabling_mfa_needs_all_three_idaas_ids() {
+fn enabling_mfa_needs_the_instance_and_its_region() {
     let missing_all = codes(&ModifyInput {
         enable_multi_factor_auth: Some(true),
         ..base()
@@ -303,10 +303,6 @@ fn enabling_mfa_needs_all_three_idaas_ids() {
                 "MissingParameter.IDaaSInstanceId".to_owned()
             ),
             ("idaas_region_id", "MissingParam.IDaaSRegionId".to_owned()),
-            (
-                "idaas_application_id",
-                "MissingParam.IDaaSApplicationId".to_owned()
-            ),
         ]
     );
     let empty_ids = codes(&ModifyInput {
@@ -325,6 +321,16 @@ fn enabling_mfa_needs_all_three_idaas_ids() {
         ..base()
     });
     assert!(complete.is_empty());
+    // An EIAM 1.0 instance takes no application: only the cloud knows the
+    // instance's version, and answers MissingParam.IDaaSApplicationId for
+    // a 2.0 instance itself.
+    let without_application = codes(&ModifyInput {
+        enable_multi_factor_auth: Some(true),
+        idaas_instance_id: Some("idaas-cn-hangzhou-eiam1"),
+        idaas_region_id: Some("cn-hangzhou"),
+        ..base()
+    });
+    assert!(without_application.is_empty(), "{without_application:?}");
     let disabling = codes(&ModifyInput {
         enable_multi_factor_auth: Some(false),
         ..base()
@@ -438,10 +444,6 @@ fn every_violation_is_reported_at_once_in_field_order() {
             ("client_ip_pool", "ClientIpPool.NetmaskInvalid".to_owned()),
             ("local_subnet", "InvalidParameter.LocalSubnet".to_owned()),
             ("port", "InvalidParameter.Port".to_owned()),
-            (
-                "idaas_application_id",
-                "MissingParam.IDaaSApplicationId".to_owned()
-            ),
         ]
     );
 }

@@ -312,7 +312,7 @@ fn judge(
             let server = snapshot.server(&spec.ssl_vpn_server_id);
             *last_gateway = Some(GatewayState::new(&snapshot.gateway, *observed_at));
             if let Some(server) = server {
-                *last_server = Some(server.clone());
+                *last_server = Some(server.clone().on_gateway(&snapshot.gateway));
             }
             tracker.observe(&snapshot.gateway, server)
         }

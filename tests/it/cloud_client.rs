@@ -115,6 +115,49 @@ async fn modify(
 }
 
 #[tokio::test]
+async fn a_dry_run_sends_dry_run_and_reads_dry_run_operation_as_passed() {
+    let up = FakeUpstream::start(SECRET).await;
+    let client = client(&up);
+    let region = region();
+    let changes = changes();
+    let request = ModifyRequest {
+        region: &region,
+        ssl_vpn_server_id: SERVER,
+        client_token: "",
+        changes: &changes,
+    };
+    up.push([Reply::error(400, "DryRunOperation", "DRY-OK")]);
+    let request_id = client
+        .dry_run_modify_ssl_vpn_server(&request, None)
+        .await
+        .expect("DryRunOperation: every check passed");
+    assert_eq!(request_id, "DRY-OK");
+    let reqs = up.requests();
+    assert_eq!(reqs.len(), 1, "not retried");
+    assert_eq!(reqs[0].param("DryRun"), Some("true"));
+    assert_eq!(reqs[0].param("Port"), Some("1195"));
+    assert_eq!(reqs[0].param("ClientToken"), None);
+
+    // A failed check is the cloud's refusal, as for a real modify.
+    up.push([Reply::error(400, "IpConflict", "DRY-NO")]);
+    let err = client
+        .dry_run_modify_ssl_vpn_server(&request, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "IpConflict");
+    assert!(err.is_cloud_answer());
+
+    // Success would mean the cloud ignored DryRun: never "nothing changed".
+    up.push([Reply::ok(server_json("DRY-APPLIED"))]);
+    let err = client
+        .dry_run_modify_ssl_vpn_server(&request, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.request_id(), Some("DRY-APPLIED"));
+    assert!(err.message().contains("may have been applied"), "{err}");
+}
+
+#[tokio::test]
 async fn modify_sends_only_the_set_fields_signed_and_decodes_the_answer() {
     let up = FakeUpstream::start(SECRET).await;
     up.push([Reply::ok(server_json("REQ-OK"))]);

@@ -58,7 +58,6 @@ async fn invalid_modify_returns_every_violation_in_details() {
         ("port", "InvalidParameter.Port"),
         ("idaas_instance_id", "MissingParameter.IDaaSInstanceId"),
         ("idaas_region_id", "MissingParam.IDaaSRegionId"),
-        ("idaas_application_id", "MissingParam.IDaaSApplicationId"),
     ];
     assert_eq!(
         violations,

@@ -18,6 +18,7 @@ mod emulator_state;
 mod emulator_vectors;
 mod emulator_wire;
 mod end_to_end;
+mod fidelity;
 mod fleet;
 mod foundation;
 mod observability;

@@ -114,12 +114,12 @@ def test_describe_vpn_gateways_pages_and_filters(algorithm):
     first = c.describe_vpn_gateways(
         models.DescribeVpnGatewaysRequest(region_id=REGION, page_number=1, page_size=4)
     ).body
-    assert (first.total_count, first.page_number, first.page_size) == (9, 1, 4)
+    assert (first.total_count, first.page_number, first.page_size) == (10, 1, 4)
     assert len(first.vpn_gateways.vpn_gateway) == 4
     last = c.describe_vpn_gateways(
         models.DescribeVpnGatewaysRequest(region_id=REGION, page_number=3, page_size=4)
     ).body
-    assert len(last.vpn_gateways.vpn_gateway) == 1
+    assert len(last.vpn_gateways.vpn_gateway) == 2
     tagged = c.describe_vpn_gateways(
         models.DescribeVpnGatewaysRequest(
             region_id=REGION,
@@ -288,3 +288,131 @@ def test_applied_then_dropped_still_applies():
     counters = admin("GET", "/counters")
     assert counters["modifications_by_client_token"]["drop-1"] == 1
     assert counters["requests"]["ModifySslVpnServer"] == {"AppliedThenDropped": 1, "Success": 1}
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_an_eiam1_instance_needs_no_application_and_reports_no_version(algorithm):
+    c = client(algorithm)
+    body = c.modify_ssl_vpn_server(
+        models.ModifySslVpnServerRequest(
+            region_id=REGION,
+            ssl_vpn_server_id="vss-hz3eiam1",
+            enable_multi_factor_auth=True,
+            idaa_sinstance_id="idaas-cn-hangzhou-eiam1",
+            idaa_sregion_id=REGION,
+        )
+    ).body
+    assert body.enable_multi_factor_auth is True
+    # "If the SSL server is associated with an IDaaS EIAM 1.0 instance, no
+    # value is returned": absent on the wire, so None in the model.
+    assert body.idaa_sinstance_version is None
+    wait_for_status(c, "vpn-hz3eiam1", "updating")
+    wait_for_status(c, "vpn-hz3eiam1", "active")
+    s = server(c, "vss-hz3eiam1")
+    assert s.enable_multi_factor_auth is True
+    assert s.idaa_sinstance_version is None
+    # An EIAM 2.0 instance needs its application.
+    with pytest.raises(ClientException) as exc:
+        c.modify_ssl_vpn_server(
+            models.ModifySslVpnServerRequest(
+                region_id=REGION,
+                ssl_vpn_server_id="vss-hz1primary",
+                enable_multi_factor_auth=True,
+                idaa_sinstance_id="idaas-cn-hangzhou-eiam2",
+                idaa_sregion_id=REGION,
+            )
+        )
+    assert (exc.value.status_code, exc.value.code) == (400, "MissingParam.IDaaSApplicationId")
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_dual_tunnel_gateway_and_the_fields_real_answers_carry(algorithm):
+    c = client(algorithm)
+    dual = gateway(c, "vpn-hz5dual")
+    assert dual.internet_ip == "47.98.10.10"
+    assert dual.disaster_recovery_internet_ip == "47.98.10.11"
+    assert dual.disaster_recovery_vswitch_id == "vsw-hz5dualb"
+    assert dual.ssl_vpn_internet_ip == "47.98.10.12"
+    assert json.loads(dual.tag)["VpnVersion"] == "v1.3.7"
+    single = gateway(c)
+    assert single.ssl_vpn_internet_ip is None and single.disaster_recovery_internet_ip is None
+    assert json.loads(single.tag)["VpnVersion"] == "v1.2.4"
+    assert server(c, "vss-hz5dual").dns_servers == "100.100.2.136,100.100.2.138"
+
+
+def test_busy_codes_and_an_optional_retry_after_map_to_sdk_exceptions():
+    admin(
+        "PUT",
+        "/faults/DescribeVpnGateway",
+        {
+            "script": [
+                "operation_conflict",
+                "task_conflict",
+                "vpn_task_conflict",
+                "incorrect_status",
+                "throttling_plain",
+                "unknown_error",
+                "operation_conflict",
+                "throttling",
+            ],
+            "retry_after_ms_by_fault": {"operation_conflict": 2500, "throttling": 0},
+        },
+    )
+    c = client()
+    expected = [
+        (409, "OperationConflict"),
+        (400, "TaskConflict"),
+        (400, "VpnTask.CONFLICT"),
+        (400, "IncorrectStatus.VpnGateway"),
+        (400, "Throttling"),
+    ]
+    # The first operation_conflict has the header: a ThrottlingException.
+    with pytest.raises(ThrottlingException) as exc:
+        gateway(c)
+    assert (exc.value.code, exc.value.retry_after) == ("OperationConflict", 2500)
+    for status, code in expected[1:]:
+        with pytest.raises(ClientException) as exc:
+            gateway(c)
+        assert not isinstance(exc.value, ThrottlingException), code
+        assert (exc.value.status_code, exc.value.code) == (status, code)
+    with pytest.raises(ServerException) as exc:
+        gateway(c)
+    assert (exc.value.status_code, exc.value.code) == (500, "UnknownError")
+    with pytest.raises(ThrottlingException):
+        gateway(c)
+    # Throttling.User without its header: a plain ClientException.
+    with pytest.raises(ClientException) as exc:
+        gateway(c)
+    assert not isinstance(exc.value, ThrottlingException)
+    assert exc.value.code == "Throttling.User"
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_a_dry_run_answers_dry_run_operation_and_changes_nothing(algorithm):
+    c = client(algorithm)
+    # "If the check passes, the DryRunOperation error code is returned."
+    with pytest.raises(ClientException) as exc:
+        c.modify_ssl_vpn_server(
+            models.ModifySslVpnServerRequest(
+                region_id=REGION, ssl_vpn_server_id="vss-hz1primary", port=1195, dry_run=True
+            )
+        )
+    assert (exc.value.status_code, exc.value.code) == (400, "DryRunOperation")
+    assert exc.value.request_id
+    # "If the check fails, the corresponding error is returned."
+    for params, code in [
+        ({"port": 443}, "InvalidParameter.Port"),
+        ({"client_ip_pool": "10.20.0.0/24"}, "IpConflict"),
+    ]:
+        with pytest.raises(ClientException) as exc:
+            c.modify_ssl_vpn_server(
+                models.ModifySslVpnServerRequest(
+                    region_id=REGION, ssl_vpn_server_id="vss-hz1primary", dry_run=True, **params
+                )
+            )
+        assert exc.value.code == code
+    assert gateway(c).status == "active"
+    assert server(c, "vss-hz1primary").port == 1194
+    counters = admin("GET", "/counters")
+    assert counters["modifications_accepted"] == 0
+    assert counters["requests"]["ModifySslVpnServer"]["DryRunOperation"] == 1

@@ -15,7 +15,7 @@ use crate::{
     cloud::{
         credentials::Credentials,
         endpoint::Endpoint,
-        error::{CloudError, code},
+        error::{CloudError, DRY_RUN_OPERATION, code},
         retry::Decision,
         sign::{self, V1Input, V3Input},
         wire,
@@ -49,11 +49,14 @@ impl VpcClient {
         }
         .instrument(span.clone())
         .await;
-        self.metrics.call_finished(
-            action,
-            result.as_ref().map(|_| ()).map_err(CloudError::kind),
-            started.elapsed(),
-        );
+        // A dry run whose checks passed is answered with an error status:
+        // for the metrics, it is a success.
+        let outcome = match &result {
+            Err(err) if err.code() == DRY_RUN_OPERATION => Ok(()),
+            other => other.as_ref().map(|_| ()).map_err(CloudError::kind),
+        };
+        self.metrics
+            .call_finished(action, outcome, started.elapsed());
         if let Err(err) = &result {
             span.record("error.type", err.code());
             if let Some(id) = err.request_id() {

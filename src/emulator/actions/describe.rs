@@ -51,6 +51,27 @@ pub(super) fn gateway_json(gw: &Gateway, include_reservation: bool) -> Value {
         "Tags": {"Tag": tags},
         "EniInstanceIds": {"EniInstanceId": []},
     });
+    // "returned only when the VPN gateway supports the dual-tunnel mode";
+    // SslVpnInternetIp only for a public one with SSL-VPN enabled (the SDK).
+    if gw.is_dual_tunnel()
+        && let Some(map) = out.as_object_mut()
+    {
+        map.insert(
+            "DisasterRecoveryVSwitchId".into(),
+            r.disaster_recovery_v_switch_id.clone().into(),
+        );
+        map.insert(
+            "DisasterRecoveryInternetIp".into(),
+            r.disaster_recovery_internet_ip.clone().into(),
+        );
+        if r.network_type == "public" && r.ssl_vpn == "enable" && !r.ssl_vpn_internet_ip.is_empty()
+        {
+            map.insert(
+                "SslVpnInternetIp".into(),
+                r.ssl_vpn_internet_ip.clone().into(),
+            );
+        }
+    }
     if include_reservation && let Some(map) = out.as_object_mut() {
         map.insert(
             "ReservationData".into(),
@@ -68,9 +89,11 @@ pub(super) fn gateway_json(gw: &Gateway, include_reservation: bool) -> Value {
     out
 }
 
-/// One server as DescribeSslVpnServers reports it.
+/// One server as DescribeSslVpnServers reports it. `IDaaSInstanceVersion`
+/// is "returned only if the SSL server is associated with an IDaaS EIAM 2.0
+/// instance": absent otherwise, not empty.
 pub(super) fn server_json(s: &SslVpnServer) -> Value {
-    json!({
+    let mut out = json!({
         "SslVpnServerId": s.ssl_vpn_server_id,
         "VpnGatewayId": s.vpn_gateway_id,
         "RegionId": s.region_id,
@@ -85,14 +108,22 @@ pub(super) fn server_json(s: &SslVpnServer) -> Value {
         "MaxConnections": s.max_connections,
         "InternetIp": s.internet_ip,
         "CreateTime": s.create_time,
-        "DnsServers": "",
+        "DnsServers": s.dns_servers,
         "EnableMultiFactorAuth": s.enable_multi_factor_auth,
         "IDaaSInstanceId": s.idaas_instance_id,
         "IDaaSApplicationId": s.idaas_application_id,
         "IDaaSRegionId": s.idaas_region_id,
-        "IDaaSInstanceVersion": s.idaas_instance_version,
         "ResourceGroupId": s.resource_group_id,
-    })
+    });
+    if !s.idaas_instance_version.is_empty()
+        && let Some(map) = out.as_object_mut()
+    {
+        map.insert(
+            "IDaaSInstanceVersion".into(),
+            s.idaas_instance_version.clone().into(),
+        );
+    }
+    out
 }
 
 fn with_request_id(mut body: Value, request_id: &str) -> Value {
@@ -131,7 +162,7 @@ pub(super) fn vpn_gateway(params: &Params, ctx: &mut Ctx<'_>) -> Result<Value, A
         .ok_or_else(|| {
             ApiError::not_found(
                 code::GATEWAY_NOT_FOUND,
-                "The specified VPN gateway does not exist.",
+                "The specified vpn gateway instance id does not exist.",
             )
         })?;
     if !ctx.key.grants(&[id]) {

@@ -103,7 +103,7 @@ pub(super) fn modify(params: &Params, ctx: &mut Ctx<'_>) -> Result<Value, ApiErr
         .ok_or_else(|| {
             ApiError::not_found(
                 code::SERVER_NOT_FOUND,
-                "The specified SSL-VPN server does not exist.",
+                "The specified SSL VPN server id does not exist.",
             )
         })?;
     let (current, gateway_id) = (current.clone(), gw.record.vpn_gateway_id.clone());

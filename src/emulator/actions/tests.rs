@@ -156,7 +156,7 @@ async fn describe_errors() {
             &mut h,
             &[("RegionId", "cn-hangzhou"), ("VpnGatewayId", "vpn-nowhere")]
         ),
-        (404, "InvalidVpnGatewayId.NotFound".into())
+        (404, "InvalidVpnGatewayInstanceId.NotFound".into())
     );
     // The gateway exists, in another region.
     assert_eq!(
@@ -167,7 +167,7 @@ async fn describe_errors() {
                 ("VpnGatewayId", "vpn-hz1primary")
             ]
         ),
-        (404, "InvalidVpnGatewayId.NotFound".into())
+        (404, "InvalidVpnGatewayInstanceId.NotFound".into())
     );
     let mut limited = Harness::new().limited();
     assert!(
@@ -199,19 +199,19 @@ async fn describe_vpn_gateways_pages_and_filters() {
         h.call(Action::DescribeVpnGateways, &p)
     };
     let all = list(&mut h, &[]).unwrap();
-    assert_eq!(all["TotalCount"], 9);
+    assert_eq!(all["TotalCount"], 10);
     assert_eq!(all["PageNumber"], 1);
     assert_eq!(all["PageSize"], 10);
     assert_eq!(
         all["VpnGateways"]["VpnGateway"].as_array().unwrap().len(),
-        9
+        10
     );
 
     let page3 = list(&mut h, &[("PageSize", "4"), ("PageNumber", "3")]).unwrap();
-    assert_eq!(page3["TotalCount"], 9);
+    assert_eq!(page3["TotalCount"], 10);
     assert_eq!(
         page3["VpnGateways"]["VpnGateway"].as_array().unwrap().len(),
-        1
+        2
     );
     let page4 = list(&mut h, &[("PageSize", "4"), ("PageNumber", "4")]).unwrap();
     assert!(
@@ -255,6 +255,35 @@ async fn describe_vpn_gateways_pages_and_filters() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_dual_tunnel_gateway_reports_its_ssl_vpn_address_apart() {
+    let mut h = Harness::new();
+    let single = h.gateway("vpn-hz1primary");
+    for field in [
+        "SslVpnInternetIp",
+        "DisasterRecoveryInternetIp",
+        "DisasterRecoveryVSwitchId",
+    ] {
+        assert!(single.get(field).is_none(), "single-tunnel: no {field}");
+    }
+    let dual = h.gateway("vpn-hz5dual");
+    assert_eq!(dual["InternetIp"], "47.98.10.10");
+    assert_eq!(dual["DisasterRecoveryInternetIp"], "47.98.10.11");
+    assert_eq!(dual["DisasterRecoveryVSwitchId"], "vsw-hz5dualb");
+    assert_eq!(dual["SslVpnInternetIp"], "47.98.10.12");
+    // The system Tag, a JSON string, with the reference's labels.
+    let tag: Value = serde_json::from_str(dual["Tag"].as_str().unwrap()).unwrap();
+    assert_eq!(tag["VpnVersion"], "v1.3.7");
+    assert_eq!(tag["IDaaSNewVersion"], "true");
+    let tag: Value = serde_json::from_str(single["Tag"].as_str().unwrap()).unwrap();
+    assert_eq!(tag["VpnVersion"], "v1.2.4");
+    // The server's DnsServers, and the gateway's InternetIp as its address.
+    let server = h.server("vss-hz5dual");
+    assert_eq!(server["DnsServers"], "100.100.2.136,100.100.2.138");
+    assert_eq!(server["InternetIp"], "47.98.10.10");
+    assert_eq!(h.server("vss-hz1primary")["DnsServers"], "");
+}
+
+#[tokio::test(start_paused = true)]
 async fn describe_ssl_vpn_servers_has_the_model_shape() {
     let mut h = Harness::new();
     let s = h.server("vss-hz1primary");
@@ -285,7 +314,7 @@ async fn describe_ssl_vpn_servers_has_the_model_shape() {
             &[("RegionId", "cn-hangzhou"), ("PageSize", "50")],
         )
         .unwrap();
-    assert_eq!(all["TotalCount"], 6);
+    assert_eq!(all["TotalCount"], 7);
     let sh = h
         .call(
             Action::DescribeSslVpnServers,
@@ -667,14 +696,24 @@ async fn two_factor_authentication_rules() {
             "{server} {params:?}"
         );
     }
-    // EIAM 1.0 works on a gateway without IDaaS 2.0 support; its application id is not checked.
+    // EIAM 1.0 works on a gateway without IDaaS 2.0 support, and needs no
+    // application.
     h.timings.accept_lag = Duration::ZERO;
     h.timings.apply_time = Duration::from_secs(1);
-    h.modify(
-        "vss-hz3eiam1",
-        &mfa("idaas-cn-hangzhou-eiam1", hz, "app_whatever"),
-    )
-    .unwrap();
+    let eiam1 = h
+        .modify(
+            "vss-hz3eiam1",
+            &[
+                ("EnableMultiFactorAuth", "true"),
+                ("IDaaSInstanceId", "idaas-cn-hangzhou-eiam1"),
+                ("IDaaSRegionId", hz),
+            ],
+        )
+        .unwrap();
+    assert!(
+        eiam1.get("IDaaSInstanceVersion").is_none(),
+        "absent for EIAM 1.0, not empty: {eiam1}"
+    );
     let answer = h
         .modify(
             "vss-hz1primary",
@@ -693,7 +732,9 @@ async fn two_factor_authentication_rules() {
     assert_eq!(s["IDaaSApplicationId"], "app_sslvpn01");
     assert_eq!(s["IDaaSInstanceVersion"], "EIAM 2.0");
     let s = h.server("vss-hz3eiam1");
-    assert_eq!(s["IDaaSInstanceVersion"], "");
+    assert_eq!(s["EnableMultiFactorAuth"], true);
+    assert_eq!(s["IDaaSInstanceId"], "idaas-cn-hangzhou-eiam1");
+    assert!(s.get("IDaaSInstanceVersion").is_none(), "{s}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -736,8 +777,8 @@ fn actions_resolve_by_name_and_version() {
 #[tokio::test(start_paused = true)]
 async fn an_eiam1_instance_needs_no_application_id() {
     // "If an IDaaS EIAM 1.0 instance is associated, you do not need to
-    // specify an IDaaS application ID." (validate asks for all three ids
-    // whatever the instance.)
+    // specify an IDaaS application ID." (validate, which cannot know the
+    // instance's version, leaves this rule to the cloud.)
     let mut h = Harness::new();
     let answer = h
         .modify(
