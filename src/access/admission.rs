@@ -15,14 +15,10 @@ use std::{
     task::{Context, Poll},
 };
 
-use tonic::{
-    body::Body,
-    server::NamedService,
-    transport::server::{TcpConnectInfo, TlsConnectInfo},
-};
+use tonic::{body::Body, server::NamedService};
 use tower::Service;
 
-use super::{Access, policy::Rpc};
+use super::{Access, Connection, policy::Rpc};
 
 /// `S` behind authentication and the per-caller rate.
 #[derive(Clone)]
@@ -66,19 +62,11 @@ where
         let security = self.security.clone();
         Box::pin(async move {
             let rpc = Rpc::from_path(req.uri().path());
-            let tls = req
-                .extensions()
-                .get::<TlsConnectInfo<TcpConnectInfo>>()
-                .cloned();
-            let peer = tls
-                .as_ref()
-                .and_then(|t| t.get_ref().remote_addr())
-                .or_else(|| {
-                    req.extensions()
-                        .get::<TcpConnectInfo>()
-                        .and_then(TcpConnectInfo::remote_addr)
-                });
-            let certs = tls.as_ref().and_then(TlsConnectInfo::peer_certs);
+            // The transport's accept loop opened it; the certificates are
+            // the chain its TLS handshake verified.
+            let conn = req.extensions().get::<Arc<Connection>>().cloned();
+            let peer = conn.as_ref().map(|c| c.peer());
+            let certs = conn.as_ref().and_then(|c| c.peer_certificates());
             let identity = match security.authenticate(
                 rpc,
                 req.headers(),
@@ -98,6 +86,9 @@ where
                     "call refused"
                 );
                 return Ok(tonic::Status::from(err).into_http());
+            }
+            if let Some(conn) = &conn {
+                conn.authenticated();
             }
             req.headers_mut().remove(http::header::AUTHORIZATION);
             req.extensions_mut().insert(identity);

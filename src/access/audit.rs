@@ -14,7 +14,13 @@
 //! The service begins a record through its `Gate` with what was asked, raw
 //! (`ModifyRequested`), and finishes it with the result.
 
-use std::{fmt::Write as _, net::SocketAddr, time::Instant};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    fmt::Write as _,
+    net::SocketAddr,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -22,6 +28,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use super::peer::PeerKey;
 use crate::{
     error::Error,
     modify::Accepted,
@@ -79,6 +86,64 @@ impl AuditMetrics {
 impl std::fmt::Debug for AuditMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditMetrics").finish_non_exhaustive()
+    }
+}
+
+/// How often one kind of refusal from one peer address is written.
+pub const SAMPLE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Most (reason, peer) pairs remembered; beyond it, refusals from peers not
+/// yet remembered go unwritten until the window passes (still counted).
+const MAX_SAMPLED: usize = 4096;
+
+/// A refusal's reason and where it came from.
+type SampleKey = (&'static str, PeerKey);
+
+/// Lets an audit event of a refusal through at most once per reason and
+/// peer address per window, counting the ones held back.
+#[derive(Debug)]
+pub struct Sampler {
+    window: Duration,
+    /// When each was last written, and how many were held back since.
+    seen: Mutex<HashMap<SampleKey, (Instant, u64)>>,
+}
+
+impl Sampler {
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Some(n)`: write the event now, noting the `n` held back since the
+    /// last one; `None`: hold it back.
+    pub fn sample(&self, reason: &'static str, peer: PeerKey) -> Option<u64> {
+        let now = Instant::now();
+        let window = self.window;
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= MAX_SAMPLED && !seen.contains_key(&(reason, peer)) {
+            seen.retain(|_, (at, _)| now.duration_since(*at) < window);
+            if seen.len() >= MAX_SAMPLED {
+                return None;
+            }
+        }
+        match seen.entry((reason, peer)) {
+            Entry::Vacant(v) => {
+                v.insert((now, 0));
+                Some(0)
+            }
+            Entry::Occupied(mut o) => {
+                let (at, held) = o.get_mut();
+                if now.duration_since(*at) >= window {
+                    *at = now;
+                    Some(std::mem::take(held))
+                } else {
+                    *held += 1;
+                    None
+                }
+            }
+        }
     }
 }
 
@@ -261,6 +326,21 @@ mod tests {
         let long = loggable(&"a".repeat(65_536));
         assert_eq!(long.chars().count(), MAX_LOGGED_CHARS + 1);
         assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn refusals_are_written_once_per_reason_peer_and_window() {
+        let sampler = Sampler::new(Duration::from_millis(50));
+        let a = PeerKey::of("127.0.0.2".parse().unwrap());
+        let b = PeerKey::of("127.0.0.3".parse().unwrap());
+        assert_eq!(sampler.sample("max_connections_per_peer", a), Some(0));
+        for _ in 0..5 {
+            assert_eq!(sampler.sample("max_connections_per_peer", a), None);
+        }
+        assert_eq!(sampler.sample("handshake_timeout", a), Some(0));
+        assert_eq!(sampler.sample("max_connections_per_peer", b), Some(0));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(sampler.sample("max_connections_per_peer", a), Some(5));
     }
 
     #[test]

@@ -10,9 +10,10 @@
 //! then); the global caps always do. Setting a per-caller limit to 0 turns
 //! it off.
 //!
-//! The HTTP/2 limits (streams per connection, header size, keep-alive) are
-//! applied by the transport (`server`); they live here with the others so
-//! one table configures them all.
+//! The connection limits (connections overall and per peer address, the
+//! handshake timeout) and the HTTP/2 limits (streams per connection, header
+//! size, keep-alive) are applied by the transport (`server`); they live
+//! here with the others so one table configures them all.
 
 use std::{
     collections::HashMap,
@@ -53,6 +54,32 @@ impl Default for LimitsConfig {
             streams_per_caller: 32,
             max_streams: 1024,
             max_pollers: 256,
+        }
+    }
+}
+
+/// What a peer may hold before it has authenticated: connections, and
+/// time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections open at once overall (TLS handshakes included); beyond
+    /// it a new connection is closed at once.
+    pub max_connections: usize,
+    /// Connections open at once per peer address (an IPv6 peer: per /64;
+    /// 0: no limit).
+    pub max_connections_per_peer: usize,
+    /// How long a new connection may take for its TLS handshake and its
+    /// HTTP/2 preface; also how long a connection that has never carried an
+    /// authenticated call may stay idle.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_connections_per_peer: 64,
+            handshake_timeout: Duration::from_secs(5),
         }
     }
 }

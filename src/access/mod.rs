@@ -21,8 +21,10 @@ pub mod admission;
 pub mod audit;
 pub mod cert;
 pub mod config;
+pub mod connection;
 pub mod identity;
 pub mod limits;
+pub mod peer;
 pub mod policy;
 pub mod reload;
 pub mod tls;
@@ -31,12 +33,14 @@ pub mod tokens;
 pub use self::{
     admission::Admission,
     config::{AccessArgs, AccessConfig, AccessError},
+    connection::{CloseReason, Connection, Connections},
     identity::{AuthError, Authenticator, Identity, Proof},
+    peer::PeerKey,
     reload::reload_on_sighup,
     tokens::TokenStore,
 };
 use self::{
-    audit::AuditMetrics,
+    audit::{AuditMetrics, Sampler},
     limits::Limits,
     policy::{Policy, Request as PolicyRequest},
     tls::TlsReloader,
@@ -58,6 +62,8 @@ pub struct Access {
     policy: RwLock<Option<Arc<Policy>>>,
     limits: Limits,
     audit: AuditMetrics,
+    connections: Connections,
+    refusals: Sampler,
 }
 
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
@@ -86,6 +92,8 @@ impl Access {
             policy: RwLock::new(policy),
             limits: Limits::new(config.limits.clone()),
             audit,
+            connections: Connections::default(),
+            refusals: Sampler::new(audit::SAMPLE_WINDOW),
         }))
     }
 
@@ -135,6 +143,28 @@ impl Access {
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Every open connection of the gRPC listener.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
+    /// Audits a refusal of the transport (`what`: `connection_refused`,
+    /// `connection_closed`) at most once per reason and peer address per
+    /// window: a flood writes a line a minute, not a line a connection; the
+    /// metrics count every one.
+    pub fn audit_refusal(&self, what: &'static str, reason: &'static str, peer: PeerKey) {
+        if let Some(unlogged) = self.refusals.sample(reason, peer) {
+            tracing::warn!(
+                target: AUDIT_TARGET,
+                decision = what,
+                reason,
+                peer = %peer,
+                unlogged,
+                "{}", what.replace('_', " ")
+            );
+        }
     }
 
     /// Who is calling; refusals are logged to the audit log.

@@ -2,9 +2,10 @@
 //! without dropping a connection.
 //!
 //! tonic's own `ServerTlsConfig` is fixed when the server is built, so the
-//! listener does its own TLS: an accept loop hands each TCP connection to a
-//! `tokio_rustls::TlsAcceptor` made from the *current* `rustls::ServerConfig`
-//! and feeds finished handshakes to tonic as its incoming connections.
+//! listener does its own TLS: the transport's accept loop (`server`) hands
+//! each TCP connection to a `tokio_rustls::TlsAcceptor` made from the
+//! *current* `rustls::ServerConfig` and feeds finished handshakes to tonic
+//! as its incoming connections.
 //! Reloading (SIGHUP) builds a whole new `ServerConfig` from the files —
 //! certificate chain, key, client CA — and swaps it in only if every part
 //! loaded: new handshakes use it, established connections keep the session
@@ -17,30 +18,14 @@
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, RwLock},
-    time::Duration,
 };
 
-use tokio::{
-    net::{TcpListener, TcpStream},
-    sync::{Semaphore, mpsc},
+use tokio_rustls::rustls::{
+    self, RootCertStore, ServerConfig,
+    crypto::CryptoProvider,
+    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
+    server::WebPkiClientVerifier,
 };
-use tokio_rustls::{
-    TlsAcceptor,
-    rustls::{
-        self, RootCertStore, ServerConfig,
-        crypto::CryptoProvider,
-        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
-        server::WebPkiClientVerifier,
-    },
-    server::TlsStream,
-};
-use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::CancellationToken;
-
-/// A handshake that takes longer is a slowloris, not a client.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in progress at once; beyond it new connections are closed.
-const MAX_HANDSHAKES: usize = 256;
 
 /// The files TLS is configured from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -213,54 +198,4 @@ impl TlsReloader {
     pub fn files(&self) -> &TlsFiles {
         &self.files
     }
-}
-
-/// Finished TLS connections, for `serve_with_incoming_shutdown`.
-pub type TlsIncoming = ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>>;
-
-/// Accepts on `listener` and completes TLS handshakes concurrently (a slow
-/// client never delays the others), until `stop` or until tonic stops
-/// taking connections.
-pub fn incoming(
-    listener: TcpListener,
-    tls: Arc<TlsReloader>,
-    stop: CancellationToken,
-) -> TlsIncoming {
-    let (tx, rx) = mpsc::channel(64);
-    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    tokio::spawn(async move {
-        loop {
-            let (tcp, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(err) => {
-                        // Out of file descriptors and the like: pause, not spin.
-                        tracing::warn!(error = %err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = stop.cancelled() => break,
-                () = tx.closed() => break,
-            };
-            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-                tracing::warn!(%peer, "too many TLS handshakes in progress; connection closed");
-                continue;
-            };
-            let acceptor = TlsAcceptor::from(tls.current());
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                let _ = tcp.set_nodelay(true);
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        let _ = tx.send(Ok(stream)).await;
-                    }
-                    Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                }
-            });
-        }
-    });
-    ReceiverStream::new(rx)
 }

@@ -22,6 +22,7 @@ mod observability;
 mod properties;
 mod replicas;
 mod security_authz;
+mod security_connections;
 mod security_limits;
 mod security_secrets;
 mod security_startup;
