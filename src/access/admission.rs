@@ -78,6 +78,7 @@ where
             };
             tracing::Span::current().record("enduser.id", identity.name());
             if let Err(err) = security.limits().admit_call(&identity) {
+                security.audit_metrics().refused("rate_limited");
                 tracing::info!(
                     target: crate::access::AUDIT_TARGET,
                     decision = "rate_limited",

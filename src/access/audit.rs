@@ -28,7 +28,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
-use super::peer::PeerKey;
+use super::{identity::AuthError, peer::PeerKey};
 use crate::{
     error::Error,
     modify::Accepted,
@@ -52,12 +52,25 @@ struct ResultLabel {
     result: &'static str,
 }
 
-/// `sslvpn_modifications_total{result}`, every result at zero from the
-/// start. Cheap to clone (clones share the series); `Default` counts into a
-/// family no registry renders.
+/// The reasons of `sslvpn_access_refusals_total`: calls refused (or
+/// ended) by access control other than for their credentials or the policy.
+pub const REFUSAL_REASONS: [&str; 4] =
+    ["auth_throttled", "rate_limited", "stream_limit", "revoked"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// `sslvpn_modifications_total{result}`, `sslvpn_auth_failures_total{reason}`
+/// and `sslvpn_access_refusals_total{reason}`, every label value at zero
+/// from the start. Cheap to clone (clones share the series); `Default`
+/// counts into families no registry renders.
 #[derive(Clone)]
 pub struct AuditMetrics {
     modifications: Family<ResultLabel, Counter>,
+    auth_failures: Family<ReasonLabel, Counter>,
+    refusals: Family<ReasonLabel, Counter>,
 }
 
 impl Default for AuditMetrics {
@@ -67,7 +80,19 @@ impl Default for AuditMetrics {
             // Seeded at zero; the guard goes at once (another would wait on it).
             drop(modifications.get_or_create(&ResultLabel { result }));
         }
-        Self { modifications }
+        let auth_failures = Family::<ReasonLabel, Counter>::default();
+        for why in AuthError::ALL {
+            drop(auth_failures.get_or_create(&ReasonLabel { reason: why.kind() }));
+        }
+        let refusals = Family::<ReasonLabel, Counter>::default();
+        for reason in REFUSAL_REASONS {
+            drop(refusals.get_or_create(&ReasonLabel { reason }));
+        }
+        Self {
+            modifications,
+            auth_failures,
+            refusals,
+        }
     }
 }
 
@@ -79,7 +104,36 @@ impl AuditMetrics {
             "ModifySslVpnServer calls by result: accepted (an asynchronous change was sent), applied (a synchronous, name-only change), unchanged (nothing to send), invalid, not_found, rejected (busy, locked or a lost race), failed (cloud or gateway failure), cancelled (the caller left)",
             metrics.modifications.clone(),
         );
+        registry.register(
+            "sslvpn_auth_failures",
+            "Failed authentications by reason: missing_credentials, malformed_authorization, unknown_token, certificate_without_identity",
+            metrics.auth_failures.clone(),
+        );
+        registry.register(
+            "sslvpn_access_refusals",
+            "Calls refused or ended by access control: auth_throttled (the peer address failed to authenticate too often), rate_limited (the caller's request rate), stream_limit (a cap on open streams), revoked (a reload revoked the call's credentials)",
+            metrics.refusals.clone(),
+        );
         metrics
+    }
+
+    /// Counts a failed authentication.
+    pub fn auth_failure(&self, why: AuthError) {
+        self.auth_failures
+            .get_or_create(&ReasonLabel { reason: why.kind() })
+            .inc();
+    }
+
+    /// Counts a refusal; `reason` is one of [`REFUSAL_REASONS`].
+    pub fn refused(&self, reason: &'static str) {
+        self.refusals.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// Counts `n` refusals at once (a revocation ending many calls).
+    pub fn refused_many(&self, reason: &'static str, n: u64) {
+        self.refusals
+            .get_or_create(&ReasonLabel { reason })
+            .inc_by(n);
     }
 }
 

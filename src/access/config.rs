@@ -72,6 +72,17 @@ pub struct AccessArgs {
     #[arg(long, env = "SSLVPN_MAX_POLLERS", default_value_t = LimitsConfig::default().max_pollers)]
     pub max_pollers: usize,
 
+    /// Failed authentications from one peer address within
+    /// --auth-failure-window after which every call from there is refused,
+    /// for one window (0 = no limit).
+    #[arg(long, env = "SSLVPN_AUTH_FAILURES_PER_PEER", default_value_t = LimitsConfig::default().auth_failures_per_peer)]
+    pub auth_failures_per_peer: u32,
+
+    /// The window failed authentications are counted in, and how long an
+    /// address that failed too often is refused.
+    #[arg(long, env = "SSLVPN_AUTH_FAILURE_WINDOW", default_value_t = humantime::Duration::from(LimitsConfig::default().auth_failure_window))]
+    pub auth_failure_window: humantime::Duration,
+
     /// Connections open at once overall, TLS handshakes included; beyond it
     /// a new connection is closed at once.
     #[arg(long, env = "SSLVPN_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
@@ -144,6 +155,8 @@ impl From<AccessArgs> for AccessConfig {
                 streams_per_caller: a.streams_per_caller,
                 max_streams: a.max_streams,
                 max_pollers: a.max_pollers,
+                auth_failures_per_peer: a.auth_failures_per_peer,
+                auth_failure_window: a.auth_failure_window.into(),
             },
             connections: ConnectionLimits {
                 max_connections: a.max_connections,
@@ -206,6 +219,11 @@ impl AccessConfig {
         if c.max_connections == 0 || c.handshake_timeout.is_zero() {
             return Err(AccessError::Limit(
                 "--max-connections must be at least 1 and --handshake-timeout above 0",
+            ));
+        }
+        if l.auth_failures_per_peer > 0 && l.auth_failure_window.is_zero() {
+            return Err(AccessError::Limit(
+                "--auth-failure-window must be above 0 while --auth-failures-per-peer is on",
             ));
         }
         if !(l.rate_per_caller.is_finite() && l.rate_per_caller >= 0.0) {

@@ -98,7 +98,14 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// Short, stable, for the audit log.
+    pub const ALL: [AuthError; 4] = [
+        AuthError::Missing,
+        AuthError::Malformed,
+        AuthError::UnknownToken,
+        AuthError::NoCertificateIdentity,
+    ];
+
+    /// Short, stable, for the audit log and the metrics.
     pub fn kind(self) -> &'static str {
         match self {
             AuthError::Missing => "missing_credentials",

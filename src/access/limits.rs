@@ -44,6 +44,13 @@ pub struct LimitsConfig {
     pub max_streams: usize,
     /// Gateways polled at once overall.
     pub max_pollers: usize,
+    /// Failed authentications from one peer address within
+    /// `auth_failure_window` after which its calls are refused for a window
+    /// (0: no limit).
+    pub auth_failures_per_peer: u32,
+    /// The window failed authentications are counted in, and how long a
+    /// peer address that failed too often is refused.
+    pub auth_failure_window: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -54,6 +61,8 @@ impl Default for LimitsConfig {
             streams_per_caller: 32,
             max_streams: 1024,
             max_pollers: 256,
+            auth_failures_per_peer: 10,
+            auth_failure_window: Duration::from_secs(60),
         }
     }
 }

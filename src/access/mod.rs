@@ -27,6 +27,7 @@ pub mod limits;
 pub mod peer;
 pub mod policy;
 pub mod reload;
+pub mod throttle;
 pub mod tls;
 pub mod tokens;
 
@@ -43,6 +44,7 @@ use self::{
     audit::{AuditMetrics, Sampler},
     limits::Limits,
     policy::{Policy, Request as PolicyRequest},
+    throttle::AuthThrottle,
     tls::TlsReloader,
 };
 use crate::{
@@ -64,6 +66,7 @@ pub struct Access {
     audit: AuditMetrics,
     connections: Connections,
     refusals: Sampler,
+    throttle: AuthThrottle,
 }
 
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
@@ -94,6 +97,10 @@ impl Access {
             audit,
             connections: Connections::default(),
             refusals: Sampler::new(audit::SAMPLE_WINDOW),
+            throttle: AuthThrottle::new(
+                config.limits.auth_failures_per_peer,
+                config.limits.auth_failure_window,
+            ),
         }))
     }
 
@@ -145,6 +152,11 @@ impl Access {
         &self.limits
     }
 
+    /// The counts of the audit trail.
+    pub fn audit_metrics(&self) -> &AuditMetrics {
+        &self.audit
+    }
+
     /// Every open connection of the gRPC listener.
     pub fn connections(&self) -> &Connections {
         &self.connections
@@ -168,6 +180,10 @@ impl Access {
     }
 
     /// Who is calling; refusals are logged to the audit log.
+    ///
+    /// A peer address that failed too often is refused first, cheaply:
+    /// its credentials are not looked at, and nothing is written (the
+    /// block's start was).
     pub fn authenticate(
         &self,
         rpc: Option<Rpc>,
@@ -175,18 +191,46 @@ impl Access {
         peer_certs: Option<&[tokio_rustls::rustls::pki_types::CertificateDer<'_>]>,
         peer: Option<SocketAddr>,
     ) -> Result<Identity, Error> {
+        let key = peer.map(|p| PeerKey::of(p.ip()));
+        if let Some(key) = key
+            && let Err(wait) = self.throttle.check(key)
+        {
+            self.audit.refused("auth_throttled");
+            return Err(Error::new(
+                Kind::Unauthenticated,
+                "Unauthenticated.Throttled",
+                "too many failed authentications from this address; retry after the suggested delay",
+            )
+            .with_retry_after(wait));
+        }
         let authenticator = read(&self.authenticator);
         authenticator
             .authenticate(headers, peer_certs)
             .map_err(|why| {
+                self.audit.auth_failure(why);
+                let shown = key.map_or_else(|| "unknown".to_owned(), |k| k.to_string());
                 tracing::warn!(
                     target: AUDIT_TARGET,
                     decision = "unauthenticated",
                     reason = why.kind(),
                     rpc = rpc.map_or("unknown", Rpc::as_str),
-                    peer = %peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string()),
+                    peer = %shown,
                     "call refused"
                 );
+                if let Some(key) = key
+                    && self.throttle.failed(key)
+                {
+                    let window = self.throttle.window();
+                    tracing::warn!(
+                        target: AUDIT_TARGET,
+                        decision = "throttled",
+                        peer = %key,
+                        failures = self.config.limits.auth_failures_per_peer,
+                        window_secs = window.as_secs(),
+                        "too many failed authentications; the address is refused for {}",
+                        humantime::format_duration(window)
+                    );
+                }
                 unauthenticated(why)
             })
     }
@@ -259,6 +303,7 @@ impl Gate for Access {
         self.limits
             .open_stream(&caller(extensions))
             .map(StreamPermit::new)
+            .inspect_err(|_| self.audit.refused("stream_limit"))
     }
 
     fn audit_modify(

@@ -26,5 +26,6 @@ mod security_connections;
 mod security_limits;
 mod security_secrets;
 mod security_startup;
+mod security_throttle;
 mod security_tls;
 mod watch_fanout;

@@ -201,6 +201,16 @@ pub async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<TcpSt
     socket.connect(to).await
 }
 
+/// A plaintext channel to `url` whose connections come from `from`.
+pub async fn channel_from(from: IpAddr, url: String) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .local_address(Some(from))
+        .connect()
+        .await
+        .unwrap()
+}
+
 /// The value of one series in Prometheus text (`None` when absent).
 pub fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|line| {
