@@ -6,6 +6,9 @@
 //! so the identity is recorded on the RPC span as `enduser.id` and the
 //! audit events nest under it. After a successful check the
 //! `authorization` header is removed: nothing further down can log a token.
+//!
+//! [`Open`] is the open services' counterpart (health, reflection): no
+//! authentication, but every stream takes a stream slot.
 
 use std::{
     convert::Infallible,
@@ -18,7 +21,7 @@ use std::{
 use tonic::{body::Body, server::NamedService};
 use tower::Service;
 
-use super::{Access, Connection, policy::Rpc};
+use super::{Access, Connection, limits::StreamPermit, policy::Rpc};
 
 /// `S` behind authentication and the per-caller rate.
 #[derive(Clone)]
@@ -95,5 +98,116 @@ where
             req.extensions_mut().insert(identity);
             inner.call(req).await
         })
+    }
+}
+
+/// The streaming methods of the open services: each call is a stream that
+/// may stay open as long as its client likes.
+const OPEN_STREAMS: &[&str] = &[
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// `S` (health, reflection) open to everyone, but bounded: each of its
+/// streams takes a stream slot of the caller's address and of the
+/// gateway (see `Limits::open_unauthenticated_stream`), held until the
+/// stream ends; unary calls (health `Check`) pass. Their connections count
+/// against the connection caps like any other.
+#[derive(Clone)]
+pub struct Open<S> {
+    inner: S,
+    security: Arc<Access>,
+}
+
+impl<S> Open<S> {
+    pub fn new(inner: S, security: Arc<Access>) -> Self {
+        Self { inner, security }
+    }
+}
+
+impl<S: NamedService> NamedService for Open<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<http::Request<Body>> for Open<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let permit = if OPEN_STREAMS.contains(&req.uri().path()) {
+            let peer = req
+                .extensions()
+                .get::<Arc<Connection>>()
+                .map(|c| c.peer_key());
+            match self.security.limits().open_unauthenticated_stream(peer) {
+                Ok(permit) => Some(permit),
+                Err(err) => {
+                    self.security.audit_metrics().refused("stream_limit");
+                    if let Some(peer) = peer {
+                        self.security
+                            .audit_refusal("stream_refused", "stream_limit", peer);
+                    }
+                    return Box::pin(async move { Ok(tonic::Status::from(err).into_http()) });
+                }
+            }
+        } else {
+            None
+        };
+        Box::pin(async move {
+            let response = inner.call(req).await?;
+            Ok(match permit {
+                None => response,
+                Some(permit) => response.map(|body| {
+                    Body::new(Holding {
+                        inner: body,
+                        _permit: permit,
+                    })
+                }),
+            })
+        })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body holding its stream's slot until dropped.
+    struct Holding<B> {
+        #[pin]
+        inner: B,
+        _permit: StreamPermit,
+    }
+}
+
+impl<B: http_body::Body> http_body::Body for Holding<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, B::Error>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -26,7 +26,7 @@ use self::{
     rpc::{RpcLayer, RpcMetrics},
 };
 use crate::{
-    access::{Access, AccessError, Admission, audit::AuditMetrics},
+    access::{Access, AccessError, Admission, admission::Open, audit::AuditMetrics},
     cloud::{
         self, ChainConfig, CloudError, CredentialProvider, StaticCredentials, UpstreamMetrics,
         VpcClient,
@@ -245,9 +245,10 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
         .http2_keepalive_interval(Some(h2.keepalive_interval))
         .http2_keepalive_timeout(Some(h2.keepalive_timeout))
         .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        // Open to everyone, but their streams take stream slots.
+        .add_service(Open::new(health_service, security.clone()))
+        .add_service(Open::new(reflection_v1, security.clone()))
+        .add_service(Open::new(reflection_v1alpha, security.clone()))
         .add_service(service);
 
     let grace = config.shutdown_grace;
