@@ -7,6 +7,11 @@
 //! audit events nest under it. After a successful check the
 //! `authorization` header is removed: nothing further down can log a token.
 //!
+//! Each authenticated call is registered on its connection with what it
+//! authenticated with, for as long as its response lasts: when a reload
+//! revokes that credential, a call still running is answered
+//! UNAUTHENTICATED and a stream ends with UNAUTHENTICATED trailers.
+//!
 //! [`Open`] is the open services' counterpart (health, reflection): no
 //! authentication, but every stream takes a stream slot.
 
@@ -21,7 +26,13 @@ use std::{
 use tonic::{body::Body, server::NamedService};
 use tower::Service;
 
-use super::{Access, Connection, limits::StreamPermit, policy::Rpc};
+use bytes::Bytes;
+use tokio_util::sync::WaitForCancellationFutureOwned;
+
+use super::{
+    Access, Connection, Credential, connection::Session, limits::StreamPermit, policy::Rpc,
+};
+use crate::error::Error;
 
 /// `S` behind authentication and the per-caller rate.
 #[derive(Clone)]
@@ -70,13 +81,13 @@ where
             let conn = req.extensions().get::<Arc<Connection>>().cloned();
             let peer = conn.as_ref().map(|c| c.peer());
             let certs = conn.as_ref().and_then(|c| c.peer_certificates());
-            let identity = match security.authenticate(
+            let (identity, credential) = match security.authenticate(
                 rpc,
                 req.headers(),
                 certs.as_deref().map(Vec::as_slice),
                 peer,
             ) {
-                Ok(identity) => identity,
+                Ok(authenticated) => authenticated,
                 Err(err) => return Ok(tonic::Status::from(err).into_http()),
             };
             tracing::Span::current().record("enduser.id", identity.name());
@@ -91,13 +102,102 @@ where
                 );
                 return Ok(tonic::Status::from(err).into_http());
             }
-            if let Some(conn) = &conn {
-                conn.authenticated();
-            }
+            // Registered with what it authenticated with, so that a
+            // reload revoking that ends it (anonymous calls: nothing to
+            // revoke).
+            let session = match (&conn, credential) {
+                (Some(conn), Credential::None) => {
+                    conn.authenticated();
+                    None
+                }
+                (Some(conn), credential) => Some(conn.begin(identity.key(), credential)),
+                (None, Credential::None) => None,
+                // Only a wiring mistake: a call no revocation could reach.
+                (None, _) => {
+                    let err =
+                        Error::internal("the call arrived on no connection the gateway knows");
+                    return Ok(tonic::Status::from(err).into_http());
+                }
+            };
             req.headers_mut().remove(http::header::AUTHORIZATION);
             req.extensions_mut().insert(identity);
-            inner.call(req).await
+            let Some(session) = session else {
+                return inner.call(req).await;
+            };
+            let mut revoked = std::pin::pin!(session.revoked());
+            tokio::select! {
+                biased;
+                () = &mut revoked => Ok(tonic::Status::from(super::revoked()).into_http()),
+                response = inner.call(req) => {
+                    let response = response?;
+                    if response.headers().contains_key("grpc-status") {
+                        // Trailers-only: the call has ended already.
+                        return Ok(response);
+                    }
+                    Ok(response.map(|body| {
+                        Body::new(Revocable {
+                            inner: Some(body),
+                            revoked: Box::pin(session.revoked()),
+                            _session: session,
+                        })
+                    }))
+                }
+            }
         })
+    }
+}
+
+/// A response body that ends with UNAUTHENTICATED once its call's
+/// credentials are revoked: a watch stream gets its trailers then, and
+/// the stream behind it is dropped (its producer notices and stops).
+struct Revocable {
+    inner: Option<Body>,
+    revoked: Pin<Box<WaitForCancellationFutureOwned>>,
+    _session: Session,
+}
+
+impl http_body::Body for Revocable {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, tonic::Status>>> {
+        let this = self.get_mut();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if this.revoked.as_mut().poll(cx).is_ready() {
+            this.inner = None;
+            let mut trailers = http::HeaderMap::new();
+            if tonic::Status::from(super::revoked())
+                .add_header(&mut trailers)
+                .is_err()
+            {
+                trailers.insert("grpc-status", http::HeaderValue::from_static("16"));
+            }
+            return Poll::Ready(Some(Ok(http_body::Frame::trailers(trailers))));
+        }
+        let frame = std::task::ready!(Pin::new(inner).poll_frame(cx));
+        if !matches!(&frame, Some(Ok(f)) if f.is_data()) {
+            // Its own trailers, an error, or the end: nothing after it.
+            this.inner = None;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_none_or(http_body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.as_ref().map_or_else(
+            || http_body::SizeHint::with_exact(0),
+            http_body::Body::size_hint,
+        )
     }
 }
 

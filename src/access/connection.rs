@@ -10,8 +10,12 @@
 //! once it has been idle for the handshake timeout. The transport's call
 //! layer counts calls in flight ([`Connection::call_started`]); the
 //! admission layer marks the connection authenticated when a call on it is
-//! admitted. [`Connections`] knows every open connection, so a reload can
-//! find those whose credentials it revoked.
+//! admitted, and registers each authenticated call ([`Connection::begin`])
+//! with what it authenticated with. [`Connections`] knows every open
+//! connection, so a reload can find the calls and connections whose
+//! credentials it revoked ([`Connection::revoke`]): those calls are told to
+//! end, and a connection left with nothing valid to authenticate with is
+//! closed.
 
 use std::{
     collections::HashMap,
@@ -27,7 +31,12 @@ use tokio::time::Instant;
 use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-use super::peer::PeerKey;
+use super::{identity::Credential, peer::PeerKey};
+
+/// Distinct credentials remembered per connection. A connection that
+/// presents more (a proxy multiplexing many callers) is never closed for
+/// their revocation, only its calls are ended.
+const MAX_CREDENTIALS: usize = 16;
 
 /// Why the gateway closed a connection: the `reason` label of
 /// `sslvpn_connections_closed_total`.
@@ -92,6 +101,29 @@ struct State {
     /// Whether any call arrived at all (else the preface never came).
     called: bool,
     authenticated: bool,
+    next_call: u64,
+    /// Authenticated calls in flight.
+    calls: HashMap<u64, Call>,
+    /// Every distinct (identity, credential) a call here authenticated with.
+    credentials: Vec<(Arc<str>, Credential)>,
+    credentials_overflowed: bool,
+}
+
+struct Call {
+    identity: Arc<str>,
+    credential: Credential,
+    revoked: CancellationToken,
+}
+
+/// What a reload's check ended on one connection.
+#[derive(Debug, Default)]
+pub struct Revoked {
+    /// The identities of the calls told to end, one per call.
+    pub calls: Vec<Arc<str>>,
+    /// The identities that can no longer authenticate here.
+    pub identities: Vec<Arc<str>>,
+    /// Whether the connection is left with nothing valid: to be closed.
+    pub close: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -133,6 +165,76 @@ impl Connection {
 
     pub fn is_authenticated(&self) -> bool {
         lock(&self.state).authenticated
+    }
+
+    /// Registers an authenticated call until the session drops, and marks
+    /// the connection authenticated.
+    pub fn begin(self: &Arc<Self>, identity: Arc<str>, credential: Credential) -> Session {
+        let revoked = CancellationToken::new();
+        let mut state = lock(&self.state);
+        state.authenticated = true;
+        let id = state.next_call;
+        state.next_call += 1;
+        let known = state
+            .credentials
+            .iter()
+            .any(|(i, c)| *i == identity && *c == credential);
+        if !known {
+            if state.credentials.len() < MAX_CREDENTIALS {
+                state
+                    .credentials
+                    .push((identity.clone(), credential.clone()));
+            } else {
+                state.credentials_overflowed = true;
+            }
+        }
+        state.calls.insert(
+            id,
+            Call {
+                identity,
+                credential,
+                revoked: revoked.clone(),
+            },
+        );
+        Session {
+            conn: self.clone(),
+            id,
+            revoked,
+        }
+    }
+
+    /// Ends the calls whose credentials no longer prove their identity
+    /// (`still_proves`), all of them if the connection's certificate no
+    /// longer verifies, and says whether the connection is left with
+    /// nothing valid. The caller closes it.
+    pub fn revoke(
+        &self,
+        certificate_revoked: bool,
+        still_proves: impl Fn(&Credential, &str) -> bool,
+    ) -> Revoked {
+        let valid = |identity: &str, credential: &Credential| {
+            !(certificate_revoked && *credential == Credential::Certificate)
+                && still_proves(credential, identity)
+        };
+        let mut state = lock(&self.state);
+        let mut revoked = Revoked::default();
+        for call in state.calls.values() {
+            if certificate_revoked || !valid(&call.identity, &call.credential) {
+                call.revoked.cancel();
+                revoked.calls.push(call.identity.clone());
+            }
+        }
+        let had = !state.credentials.is_empty();
+        state.credentials.retain(|(identity, credential)| {
+            let keep = valid(identity, credential);
+            if !keep {
+                revoked.identities.push(identity.clone());
+            }
+            keep
+        });
+        revoked.close = certificate_revoked
+            || (had && state.credentials.is_empty() && !state.credentials_overflowed);
+        revoked
     }
 
     /// Whether a connection that has not authenticated may stay, given the
@@ -214,6 +316,26 @@ impl Drop for InFlight {
     }
 }
 
+/// An authenticated call's registration; `revoked` resolves if a reload
+/// revokes what it authenticated with.
+pub struct Session {
+    conn: Arc<Connection>,
+    id: u64,
+    revoked: CancellationToken,
+}
+
+impl Session {
+    pub fn revoked(&self) -> WaitForCancellationFutureOwned {
+        self.revoked.clone().cancelled_owned()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        lock(&self.conn.state).calls.remove(&self.id);
+    }
+}
+
 #[derive(Default)]
 struct Registry {
     next: AtomicU64,
@@ -251,6 +373,10 @@ impl Connections {
                 idle_since: Instant::now(),
                 called: false,
                 authenticated: false,
+                next_call: 0,
+                calls: HashMap::new(),
+                credentials: Vec::new(),
+                credentials_overflowed: false,
             }),
             registry: Arc::downgrade(&self.registry),
         });
@@ -322,6 +448,42 @@ mod tests {
             conn.verdict(Instant::now(), timeout),
             Verdict::Close(CloseReason::Unauthenticated)
         );
+    }
+
+    #[test]
+    fn a_revoked_token_ends_its_calls_and_closes_a_connection_left_with_nothing() {
+        let connections = Connections::default();
+        let conn = connections.open(peer());
+        let (alice, bob) = (Arc::<str>::from("alice"), Arc::<str>::from("bob"));
+        let a = conn.begin(alice.clone(), Credential::Token([1; 32]));
+        let b = conn.begin(bob.clone(), Credential::Token([2; 32]));
+        // alice's token is removed: her call ends, bob's does not, and the
+        // connection still has bob's.
+        let only_bob = |c: &Credential, _: &str| *c == Credential::Token([2; 32]);
+        let revoked = conn.revoke(false, only_bob);
+        assert_eq!(revoked.calls, vec![alice.clone()]);
+        assert_eq!(revoked.identities, vec![alice]);
+        assert!(!revoked.close);
+        assert!(a.revoked.is_cancelled() && !b.revoked.is_cancelled());
+        drop(a);
+        // Then bob's: nothing valid is left.
+        let revoked = conn.revoke(false, |_, _| false);
+        assert_eq!(revoked.calls, vec![bob]);
+        assert!(revoked.close);
+        drop(b);
+        assert!(lock(&conn.state).calls.is_empty());
+    }
+
+    #[test]
+    fn a_revoked_certificate_ends_every_call_of_its_connection() {
+        let connections = Connections::default();
+        let conn = connections.open(peer());
+        let by_cert = conn.begin("spiffe://x/y".into(), Credential::Certificate);
+        let by_token = conn.begin("ci".into(), Credential::Token([3; 32]));
+        let revoked = conn.revoke(true, |_, _| true);
+        assert_eq!(revoked.calls.len(), 2);
+        assert!(revoked.close);
+        assert!(by_cert.revoked.is_cancelled() && by_token.revoked.is_cancelled());
     }
 
     #[tokio::test(start_paused = true)]

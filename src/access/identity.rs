@@ -83,6 +83,29 @@ impl fmt::Display for Identity {
     }
 }
 
+/// What a call authenticated with, kept for as long as the call lasts so
+/// that a reload can tell whether it still would: never the token itself,
+/// and its hash never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// Authentication is off.
+    None,
+    /// A bearer token, by its SHA-256 (what the tokens file holds).
+    Token([u8; 32]),
+    /// The connection's client certificate.
+    Certificate,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Credential::None => "None",
+            Credential::Token(_) => "Token(***)",
+            Credential::Certificate => "Certificate",
+        })
+    }
+}
+
 /// Why a caller was not authenticated. The texts go to the caller: they
 /// say what was missing or wrong, never what was presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -147,16 +170,27 @@ impl Authenticator {
         headers: &HeaderMap,
         peer_certs: Option<&[CertificateDer<'_>]>,
     ) -> Result<Identity, AuthError> {
+        self.authenticate_with(headers, peer_certs)
+            .map(|(identity, _)| identity)
+    }
+
+    /// The identity, and what proved it.
+    pub fn authenticate_with(
+        &self,
+        headers: &HeaderMap,
+        peer_certs: Option<&[CertificateDer<'_>]>,
+    ) -> Result<(Identity, Credential), AuthError> {
         if !self.enabled() {
-            return Ok(Identity::anonymous());
+            return Ok((Identity::anonymous(), Credential::None));
         }
         if let (Some(tokens), Some(value)) =
             (&self.tokens, headers.get(http::header::AUTHORIZATION))
         {
             let token = tokens::bearer(value.as_bytes()).ok_or(AuthError::Malformed)?;
+            let hash = tokens::hash(token);
             return tokens
-                .verify(token)
-                .map(|name| Identity::new(name, Proof::Token))
+                .verify_hash(&hash)
+                .map(|name| (Identity::new(name, Proof::Token), Credential::Token(hash)))
                 .ok_or(AuthError::UnknownToken);
         }
         if self.certificates
@@ -164,9 +198,28 @@ impl Authenticator {
         {
             // rustls has verified the chain against the client CA already.
             return cert::identity(leaf)
-                .map(|name| Identity::new(name, Proof::Certificate))
+                .map(|name| {
+                    (
+                        Identity::new(name, Proof::Certificate),
+                        Credential::Certificate,
+                    )
+                })
                 .ok_or(AuthError::NoCertificateIdentity);
         }
         Err(AuthError::Missing)
+    }
+
+    /// Whether `credential` would still prove `identity` (a certificate's
+    /// chain is checked against the client CA by the caller).
+    pub fn still_proves(&self, credential: &Credential, identity: &str) -> bool {
+        match credential {
+            Credential::None => !self.enabled(),
+            Credential::Token(hash) => self
+                .tokens
+                .as_ref()
+                .and_then(|t| t.verify_hash(hash))
+                .is_some_and(|name| &*name == identity),
+            Credential::Certificate => self.certificates,
+        }
     }
 }

@@ -35,7 +35,7 @@ pub use self::{
     admission::Admission,
     config::{AccessArgs, AccessConfig, AccessError},
     connection::{CloseReason, Connection, Connections},
-    identity::{AuthError, Authenticator, Identity, Proof},
+    identity::{AuthError, Authenticator, Credential, Identity, Proof},
     peer::PeerKey,
     reload::reload_on_sighup,
     tokens::TokenStore,
@@ -137,7 +137,57 @@ impl Access {
         }
         write(&self.authenticator, Arc::new(authenticator));
         write(&self.policy, policy);
+        self.revoke();
         Ok(())
+    }
+
+    /// After a reload: ends every call whose token was removed (or now
+    /// names someone else) or whose connection's client certificate no
+    /// longer verifies against the client CA in force, and closes the
+    /// connections left with nothing valid to authenticate with, a moment
+    /// later, once the calls' endings are on the wire. Calls under
+    /// identities that still authenticate are untouched.
+    fn revoke(&self) {
+        let authenticator = read(&self.authenticator);
+        let checks_certificates = self
+            .config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some());
+        let mut ended = 0u64;
+        for conn in self.connections.all() {
+            let certificate_revoked = match (&self.tls, conn.peer_certificates()) {
+                (Some(tls), Some(chain)) if checks_certificates => !tls.still_verifies(&chain),
+                _ => false,
+            };
+            let revoked = conn.revoke(certificate_revoked, |credential, identity| {
+                authenticator.still_proves(credential, identity)
+            });
+            if revoked.calls.is_empty() && !revoked.close {
+                continue;
+            }
+            ended += revoked.calls.len() as u64;
+            let mut identities = revoked.identities.clone();
+            identities.extend(revoked.calls.iter().cloned());
+            identities.sort();
+            identities.dedup();
+            tracing::warn!(
+                target: AUDIT_TARGET,
+                decision = "revoked",
+                identities = %identities.join(","),
+                peer = %conn.peer_key(),
+                calls = revoked.calls.len(),
+                certificate = certificate_revoked,
+                connection_closed = revoked.close,
+                "credentials revoked by a reload: calls ended"
+            );
+            if revoked.close {
+                close_soon(conn);
+            }
+        }
+        if ended > 0 {
+            self.audit.refused_many("revoked", ended);
+        }
     }
 
     pub fn config(&self) -> &AccessConfig {
@@ -190,7 +240,7 @@ impl Access {
         headers: &http::HeaderMap,
         peer_certs: Option<&[tokio_rustls::rustls::pki_types::CertificateDer<'_>]>,
         peer: Option<SocketAddr>,
-    ) -> Result<Identity, Error> {
+    ) -> Result<(Identity, Credential), Error> {
         let key = peer.map(|p| PeerKey::of(p.ip()));
         if let Some(key) = key
             && let Err(wait) = self.throttle.check(key)
@@ -205,7 +255,7 @@ impl Access {
         }
         let authenticator = read(&self.authenticator);
         authenticator
-            .authenticate(headers, peer_certs)
+            .authenticate_with(headers, peer_certs)
             .map_err(|why| {
                 self.audit.auth_failure(why);
                 let shown = key.map_or_else(|| "unknown".to_owned(), |k| k.to_string());
@@ -319,6 +369,32 @@ impl Gate for Access {
             &self.audit,
         ))
     }
+}
+
+/// How long a connection whose credentials were revoked stays after its
+/// calls were told to end: long enough for their last frames to be
+/// written, well within the second the revocation promises.
+const REVOKED_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+fn close_soon(conn: Arc<Connection>) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                tokio::time::sleep(REVOKED_CLOSE_GRACE).await;
+                conn.close(CloseReason::Revoked);
+            });
+        }
+        Err(_) => conn.close(CloseReason::Revoked),
+    }
+}
+
+/// The refusal a call gets when a reload revokes its credentials.
+pub fn revoked() -> Error {
+    Error::new(
+        Kind::Unauthenticated,
+        "Unauthenticated.Revoked",
+        "the credentials this call authenticated with were revoked",
+    )
 }
 
 fn unauthenticated(why: AuthError) -> Error {

@@ -23,8 +23,8 @@ use std::{
 use tokio_rustls::rustls::{
     self, RootCertStore, ServerConfig,
     crypto::CryptoProvider,
-    pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
-    server::WebPkiClientVerifier,
+    pki_types::{CertificateDer, PrivateKeyDer, UnixTime, pem::PemObject},
+    server::{WebPkiClientVerifier, danger::ClientCertVerifier},
 };
 
 /// The files TLS is configured from.
@@ -114,14 +114,32 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
+/// A server configuration built from the files, with its client
+/// certificate verifier: rustls keeps its own private, and a reload needs
+/// it to check the certificates of connections already open.
+pub struct Loaded {
+    config: ServerConfig,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Nothing of the key: only whether client certificates are checked.
+        f.debug_struct("Loaded")
+            .field("client_ca", &self.verifier.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builds a server configuration from the files, all or nothing.
-pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+pub fn server_config(files: &TlsFiles) -> Result<Loaded, TlsError> {
     let provider = provider();
     let chain = certificates("TLS certificate file", &files.cert)?;
     let key = private_key(&files.key)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut client_verifier = None;
     let builder = match &files.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca_path) => {
@@ -142,6 +160,7 @@ pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
                 path: ca_path.display().to_string(),
                 why: e.to_string(),
             })?;
+            client_verifier = Some(verifier.clone());
             builder.with_client_cert_verifier(verifier)
         }
     };
@@ -151,13 +170,17 @@ pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     // gRPC is HTTP/2 only; clients insist on negotiating it.
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(config)
+    Ok(Loaded {
+        config,
+        verifier: client_verifier,
+    })
 }
 
 /// The TLS configuration in force, replaceable while serving.
 pub struct TlsReloader {
     files: TlsFiles,
     current: RwLock<Arc<ServerConfig>>,
+    verifier: RwLock<Option<Arc<dyn ClientCertVerifier>>>,
 }
 
 impl std::fmt::Debug for TlsReloader {
@@ -170,10 +193,11 @@ impl std::fmt::Debug for TlsReloader {
 
 impl TlsReloader {
     pub fn load(files: TlsFiles) -> Result<Self, TlsError> {
-        let config = server_config(&files)?;
+        let loaded = server_config(&files)?;
         Ok(Self {
             files,
-            current: RwLock::new(Arc::new(config)),
+            current: RwLock::new(Arc::new(loaded.config)),
+            verifier: RwLock::new(loaded.verifier),
         })
     }
 
@@ -184,8 +208,27 @@ impl TlsReloader {
     }
 
     /// Puts a configuration built from these files in force.
-    pub fn install(&self, config: ServerConfig) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    pub fn install(&self, loaded: Loaded) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded.config);
+        *self.verifier.write().unwrap_or_else(|e| e.into_inner()) = loaded.verifier;
+    }
+
+    /// Whether a client certificate chain (leaf first) that a handshake
+    /// accepted would be accepted by the client CA in force now: rustls's
+    /// own verifier, at the current time.
+    pub fn still_verifies(&self, chain: &[CertificateDer<'static>]) -> bool {
+        let verifier = self
+            .verifier
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (Some(verifier), Some((leaf, intermediates))) = (verifier, chain.split_first()) else {
+            // No client CA in force: no certificate proves anything.
+            return false;
+        };
+        verifier
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+            .is_ok()
     }
 
     pub fn current(&self) -> Arc<ServerConfig> {

@@ -24,6 +24,7 @@ mod replicas;
 mod security_authz;
 mod security_connections;
 mod security_limits;
+mod security_revocation;
 mod security_secrets;
 mod security_startup;
 mod security_throttle;
