@@ -223,3 +223,36 @@ impl Authenticator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_never_shows_its_hash() {
+        let hash = tokens::hash("a-token-0123456789abcdef");
+        let shown = format!("{:?}", Credential::Token(hash));
+        assert_eq!(shown, "Token(***)");
+        assert!(!shown.contains(&hex::encode(hash)[..8]));
+    }
+
+    #[test]
+    fn a_token_still_proves_only_the_identity_it_named() {
+        let line = |id: &str, t: &str| format!("{id} sha256:{}\n", hex::encode(tokens::hash(t)));
+        let store = |text: String| Some(Arc::new(TokenStore::parse(&text).unwrap()));
+        let token = "dashboard-token-0123456789abcdef";
+        let before = Authenticator::new(store(line("dashboard", token)), false);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        let (identity, credential) = before.authenticate_with(&headers, None).unwrap();
+        assert!(before.still_proves(&credential, identity.name()));
+        // Removed, or given to someone else: revoked either way.
+        let removed = Authenticator::new(store(line("ops", "ops-token-0123456789abcdef")), false);
+        assert!(!removed.still_proves(&credential, identity.name()));
+        let moved = Authenticator::new(store(line("someone-else", token)), false);
+        assert!(!moved.still_proves(&credential, identity.name()));
+    }
+}
