@@ -280,8 +280,11 @@ impl Guarded {
         Ok(())
     }
 
-    fn check_open(&self) -> io::Result<()> {
-        if self.conn.is_closed() {
+    /// The close switch alone, for writes: registered there too, so that a
+    /// peer that stops reading (h2 then waits on the write, not the read)
+    /// is closed all the same.
+    fn poll_closed(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if self.closed.as_mut().poll(cx).is_ready() {
             return Err(closing(self.conn.close_reason()));
         }
         Ok(())
@@ -333,7 +336,7 @@ impl AsyncWrite for Guarded {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.check_open()?;
+        this.poll_closed(cx)?;
         Pin::new(&mut this.tcp).poll_write(cx, buf)
     }
 
@@ -343,7 +346,7 @@ impl AsyncWrite for Guarded {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.check_open()?;
+        this.poll_closed(cx)?;
         Pin::new(&mut this.tcp).poll_write_vectored(cx, bufs)
     }
 
@@ -353,7 +356,7 @@ impl AsyncWrite for Guarded {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        this.check_open()?;
+        this.poll_closed(cx)?;
         Pin::new(&mut this.tcp).poll_flush(cx)
     }
 
