@@ -99,8 +99,7 @@ async fn serve(args: ServeArgs) -> Result<(), BoxError> {
     } else {
         None
     };
-    let listener = TcpListener::bind(config.listen)
-        .await
+    let listener = server::bind(config.listen)
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     // The bound address, not the asked one: with port 0 the kernel picks,
     // and scripts and tests read the port from this line.

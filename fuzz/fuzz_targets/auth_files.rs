@@ -3,9 +3,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sslvpn_gateway::{
-    auth::{TokenStore, tokens},
+use sslvpn_gateway::access::{
+    TokenStore,
     policy::{Pattern, Policy},
+    tokens,
 };
 
 fuzz_target!(|data: &[u8]| {

@@ -14,7 +14,13 @@
 //! The service begins a record through its `Gate` with what was asked, raw
 //! (`ModifyRequested`), and finishes it with the result.
 
-use std::{fmt::Write as _, net::SocketAddr, time::Instant};
+use std::{
+    collections::{HashMap, hash_map::Entry},
+    fmt::Write as _,
+    net::SocketAddr,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -22,6 +28,7 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use super::{identity::AuthError, peer::PeerKey};
 use crate::{
     error::Error,
     modify::Accepted,
@@ -46,12 +53,25 @@ struct ResultLabel {
     result: &'static str,
 }
 
-/// `sslvpn_modifications_total{result}`, every result at zero from the
-/// start. Cheap to clone (clones share the series); `Default` counts into a
-/// family no registry renders.
+/// The reasons of `sslvpn_access_refusals_total`: calls refused (or
+/// ended) by access control other than for their credentials or the policy.
+pub const REFUSAL_REASONS: [&str; 4] =
+    ["auth_throttled", "rate_limited", "stream_limit", "revoked"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// `sslvpn_modifications_total{result}`, `sslvpn_auth_failures_total{reason}`
+/// and `sslvpn_access_refusals_total{reason}`, every label value at zero
+/// from the start. Cheap to clone (clones share the series); `Default`
+/// counts into families no registry renders.
 #[derive(Clone)]
 pub struct AuditMetrics {
     modifications: Family<ResultLabel, Counter>,
+    auth_failures: Family<ReasonLabel, Counter>,
+    refusals: Family<ReasonLabel, Counter>,
 }
 
 impl Default for AuditMetrics {
@@ -61,7 +81,19 @@ impl Default for AuditMetrics {
             // Seeded at zero; the guard goes at once (another would wait on it).
             drop(modifications.get_or_create(&ResultLabel { result }));
         }
-        Self { modifications }
+        let auth_failures = Family::<ReasonLabel, Counter>::default();
+        for why in AuthError::ALL {
+            drop(auth_failures.get_or_create(&ReasonLabel { reason: why.kind() }));
+        }
+        let refusals = Family::<ReasonLabel, Counter>::default();
+        for reason in REFUSAL_REASONS {
+            drop(refusals.get_or_create(&ReasonLabel { reason }));
+        }
+        Self {
+            modifications,
+            auth_failures,
+            refusals,
+        }
     }
 }
 
@@ -73,13 +105,100 @@ impl AuditMetrics {
             "ModifySslVpnServer calls by result: accepted (an asynchronous change was sent), applied (a synchronous, name-only change), unchanged (nothing to send), validated (a dry run whose checks passed; nothing changed), invalid, not_found, rejected (busy, locked or a lost race), failed (cloud or gateway failure), cancelled (the caller left)",
             metrics.modifications.clone(),
         );
+        registry.register(
+            "sslvpn_auth_failures",
+            "Failed authentications by reason: missing_credentials, malformed_authorization, unknown_token, certificate_without_identity",
+            metrics.auth_failures.clone(),
+        );
+        registry.register(
+            "sslvpn_access_refusals",
+            "Calls refused or ended by access control: auth_throttled (the peer address failed to authenticate too often), rate_limited (the caller's request rate), stream_limit (a cap on open streams), revoked (a reload revoked the call's credentials)",
+            metrics.refusals.clone(),
+        );
         metrics
+    }
+
+    /// Counts a failed authentication.
+    pub fn auth_failure(&self, why: AuthError) {
+        self.auth_failures
+            .get_or_create(&ReasonLabel { reason: why.kind() })
+            .inc();
+    }
+
+    /// Counts a refusal; `reason` is one of [`REFUSAL_REASONS`].
+    pub fn refused(&self, reason: &'static str) {
+        self.refusals.get_or_create(&ReasonLabel { reason }).inc();
+    }
+
+    /// Counts `n` refusals at once (a revocation ending many calls).
+    pub fn refused_many(&self, reason: &'static str, n: u64) {
+        self.refusals
+            .get_or_create(&ReasonLabel { reason })
+            .inc_by(n);
     }
 }
 
 impl std::fmt::Debug for AuditMetrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditMetrics").finish_non_exhaustive()
+    }
+}
+
+/// How often one kind of refusal from one peer address is written.
+pub const SAMPLE_WINDOW: Duration = Duration::from_secs(60);
+
+/// Most (reason, peer) pairs remembered; beyond it, refusals from peers not
+/// yet remembered go unwritten until the window passes (still counted).
+const MAX_SAMPLED: usize = 4096;
+
+/// A refusal's reason and where it came from.
+type SampleKey = (&'static str, PeerKey);
+
+/// Lets an audit event of a refusal through at most once per reason and
+/// peer address per window, counting the ones held back.
+#[derive(Debug)]
+pub struct Sampler {
+    window: Duration,
+    /// When each was last written, and how many were held back since.
+    seen: Mutex<HashMap<SampleKey, (Instant, u64)>>,
+}
+
+impl Sampler {
+    pub fn new(window: Duration) -> Self {
+        Self {
+            window,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Some(n)`: write the event now, noting the `n` held back since the
+    /// last one; `None`: hold it back.
+    pub fn sample(&self, reason: &'static str, peer: PeerKey) -> Option<u64> {
+        let now = Instant::now();
+        let window = self.window;
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= MAX_SAMPLED && !seen.contains_key(&(reason, peer)) {
+            seen.retain(|_, (at, _)| now.duration_since(*at) < window);
+            if seen.len() >= MAX_SAMPLED {
+                return None;
+            }
+        }
+        match seen.entry((reason, peer)) {
+            Entry::Vacant(v) => {
+                v.insert((now, 0));
+                Some(0)
+            }
+            Entry::Occupied(mut o) => {
+                let (at, held) = o.get_mut();
+                if now.duration_since(*at) >= window {
+                    *at = now;
+                    Some(std::mem::take(held))
+                } else {
+                    *held += 1;
+                    None
+                }
+            }
+        }
     }
 }
 
@@ -308,6 +427,21 @@ mod tests {
         };
         ModifyRecord::begin("alice", None, requested(), &metrics).complete(Ok(&real));
         assert_eq!(count("applied"), 1);
+    }
+
+    #[test]
+    fn refusals_are_written_once_per_reason_peer_and_window() {
+        let sampler = Sampler::new(Duration::from_millis(50));
+        let a = PeerKey::of("127.0.0.2".parse().unwrap());
+        let b = PeerKey::of("127.0.0.3".parse().unwrap());
+        assert_eq!(sampler.sample("max_connections_per_peer", a), Some(0));
+        for _ in 0..5 {
+            assert_eq!(sampler.sample("max_connections_per_peer", a), None);
+        }
+        assert_eq!(sampler.sample("handshake_timeout", a), Some(0));
+        assert_eq!(sampler.sample("max_connections_per_peer", b), Some(0));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(sampler.sample("max_connections_per_peer", a), Some(5));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::Args;
 
 use super::{
-    limits::{Http2Limits, LimitsConfig},
+    limits::{ConnectionLimits, Http2Limits, LimitsConfig},
     policy::PolicyError,
     tls::{TlsError, TlsFiles},
     tokens::TokenFileError,
@@ -73,6 +73,33 @@ pub struct AccessArgs {
     #[arg(long, env = "SSLVPN_MAX_POLLERS", default_value_t = LimitsConfig::default().max_pollers)]
     pub max_pollers: usize,
 
+    /// Failed authentications from one peer address within
+    /// --auth-failure-window after which every call from there is refused,
+    /// for one window (0 = no limit).
+    #[arg(long, env = "SSLVPN_AUTH_FAILURES_PER_PEER", default_value_t = LimitsConfig::default().auth_failures_per_peer)]
+    pub auth_failures_per_peer: u32,
+
+    /// The window failed authentications are counted in, and how long an
+    /// address that failed too often is refused.
+    #[arg(long, env = "SSLVPN_AUTH_FAILURE_WINDOW", default_value_t = humantime::Duration::from(LimitsConfig::default().auth_failure_window))]
+    pub auth_failure_window: humantime::Duration,
+
+    /// Connections open at once overall, TLS handshakes included; beyond it
+    /// a new connection is closed at once.
+    #[arg(long, env = "SSLVPN_MAX_CONNECTIONS", default_value_t = ConnectionLimits::default().max_connections)]
+    pub max_connections: usize,
+
+    /// Connections open at once per peer address (IPv6: per /64; 0 = no
+    /// limit); beyond it a new connection from there is closed at once.
+    #[arg(long, env = "SSLVPN_MAX_CONNECTIONS_PER_PEER", default_value_t = ConnectionLimits::default().max_connections_per_peer)]
+    pub max_connections_per_peer: usize,
+
+    /// Longest a new connection may take for its TLS handshake and HTTP/2
+    /// preface; a connection that never authenticates is closed once idle
+    /// this long.
+    #[arg(long, env = "SSLVPN_HANDSHAKE_TIMEOUT", default_value_t = humantime::Duration::from(ConnectionLimits::default().handshake_timeout))]
+    pub handshake_timeout: humantime::Duration,
+
     /// HTTP/2 concurrent streams (calls) per connection.
     #[arg(
         long,
@@ -103,6 +130,7 @@ pub struct AccessConfig {
     pub policy_file: Option<PathBuf>,
     pub insecure: bool,
     pub limits: LimitsConfig,
+    pub connections: ConnectionLimits,
     pub http2: Http2Limits,
 }
 
@@ -128,6 +156,13 @@ impl From<AccessArgs> for AccessConfig {
                 streams_per_caller: a.streams_per_caller,
                 max_streams: a.max_streams,
                 max_pollers: a.max_pollers,
+                auth_failures_per_peer: a.auth_failures_per_peer,
+                auth_failure_window: a.auth_failure_window.into(),
+            },
+            connections: ConnectionLimits {
+                max_connections: a.max_connections,
+                max_connections_per_peer: a.max_connections_per_peer,
+                handshake_timeout: a.handshake_timeout.into(),
             },
             http2: Http2Limits {
                 max_concurrent_streams: a.http2_max_concurrent_streams,
@@ -179,6 +214,17 @@ impl AccessConfig {
         if l.max_streams == 0 || l.max_pollers == 0 {
             return Err(AccessError::Limit(
                 "--max-streams and --max-pollers must be at least 1",
+            ));
+        }
+        let c = &self.connections;
+        if c.max_connections == 0 || c.handshake_timeout.is_zero() {
+            return Err(AccessError::Limit(
+                "--max-connections must be at least 1 and --handshake-timeout above 0",
+            ));
+        }
+        if l.auth_failures_per_peer > 0 && l.auth_failure_window.is_zero() {
+            return Err(AccessError::Limit(
+                "--auth-failure-window must be above 0 while --auth-failures-per-peer is on",
             ));
         }
         if !(l.rate_per_caller.is_finite() && l.rate_per_caller >= 0.0) {

@@ -83,6 +83,29 @@ impl fmt::Display for Identity {
     }
 }
 
+/// What a call authenticated with, kept for as long as the call lasts so
+/// that a reload can tell whether it still would: never the token itself,
+/// and its hash never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// Authentication is off.
+    None,
+    /// A bearer token, by its SHA-256 (what the tokens file holds).
+    Token([u8; 32]),
+    /// The connection's client certificate.
+    Certificate,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Credential::None => "None",
+            Credential::Token(_) => "Token(***)",
+            Credential::Certificate => "Certificate",
+        })
+    }
+}
+
 /// Why a caller was not authenticated. The texts go to the caller: they
 /// say what was missing or wrong, never what was presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -98,7 +121,14 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// Short, stable, for the audit log.
+    pub const ALL: [AuthError; 4] = [
+        AuthError::Missing,
+        AuthError::Malformed,
+        AuthError::UnknownToken,
+        AuthError::NoCertificateIdentity,
+    ];
+
+    /// Short, stable, for the audit log and the metrics.
     pub fn kind(self) -> &'static str {
         match self {
             AuthError::Missing => "missing_credentials",
@@ -140,16 +170,27 @@ impl Authenticator {
         headers: &HeaderMap,
         peer_certs: Option<&[CertificateDer<'_>]>,
     ) -> Result<Identity, AuthError> {
+        self.authenticate_with(headers, peer_certs)
+            .map(|(identity, _)| identity)
+    }
+
+    /// The identity, and what proved it.
+    pub fn authenticate_with(
+        &self,
+        headers: &HeaderMap,
+        peer_certs: Option<&[CertificateDer<'_>]>,
+    ) -> Result<(Identity, Credential), AuthError> {
         if !self.enabled() {
-            return Ok(Identity::anonymous());
+            return Ok((Identity::anonymous(), Credential::None));
         }
         if let (Some(tokens), Some(value)) =
             (&self.tokens, headers.get(http::header::AUTHORIZATION))
         {
             let token = tokens::bearer(value.as_bytes()).ok_or(AuthError::Malformed)?;
+            let hash = tokens::hash(token);
             return tokens
-                .verify(token)
-                .map(|name| Identity::new(name, Proof::Token))
+                .verify_hash(&hash)
+                .map(|name| (Identity::new(name, Proof::Token), Credential::Token(hash)))
                 .ok_or(AuthError::UnknownToken);
         }
         if self.certificates
@@ -157,9 +198,61 @@ impl Authenticator {
         {
             // rustls has verified the chain against the client CA already.
             return cert::identity(leaf)
-                .map(|name| Identity::new(name, Proof::Certificate))
+                .map(|name| {
+                    (
+                        Identity::new(name, Proof::Certificate),
+                        Credential::Certificate,
+                    )
+                })
                 .ok_or(AuthError::NoCertificateIdentity);
         }
         Err(AuthError::Missing)
+    }
+
+    /// Whether `credential` would still prove `identity` (a certificate's
+    /// chain is checked against the client CA by the caller).
+    pub fn still_proves(&self, credential: &Credential, identity: &str) -> bool {
+        match credential {
+            Credential::None => !self.enabled(),
+            Credential::Token(hash) => self
+                .tokens
+                .as_ref()
+                .and_then(|t| t.verify_hash(hash))
+                .is_some_and(|name| &*name == identity),
+            Credential::Certificate => self.certificates,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_never_shows_its_hash() {
+        let hash = tokens::hash("a-token-0123456789abcdef");
+        let shown = format!("{:?}", Credential::Token(hash));
+        assert_eq!(shown, "Token(***)");
+        assert!(!shown.contains(&hex::encode(hash)[..8]));
+    }
+
+    #[test]
+    fn a_token_still_proves_only_the_identity_it_named() {
+        let line = |id: &str, t: &str| format!("{id} sha256:{}\n", hex::encode(tokens::hash(t)));
+        let store = |text: String| Some(Arc::new(TokenStore::parse(&text).unwrap()));
+        let token = "dashboard-token-0123456789abcdef";
+        let before = Authenticator::new(store(line("dashboard", token)), false);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        let (identity, credential) = before.authenticate_with(&headers, None).unwrap();
+        assert!(before.still_proves(&credential, identity.name()));
+        // Removed, or given to someone else: revoked either way.
+        let removed = Authenticator::new(store(line("ops", "ops-token-0123456789abcdef")), false);
+        assert!(!removed.still_proves(&credential, identity.name()));
+        let moved = Authenticator::new(store(line("someone-else", token)), false);
+        assert!(!moved.still_proves(&credential, identity.name()));
     }
 }

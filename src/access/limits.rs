@@ -10,9 +10,10 @@
 //! then); the global caps always do. Setting a per-caller limit to 0 turns
 //! it off.
 //!
-//! The HTTP/2 limits (streams per connection, header size, keep-alive) are
-//! applied by the transport (`server`); they live here with the others so
-//! one table configures them all.
+//! The connection limits (connections overall and per peer address, the
+//! handshake timeout) and the HTTP/2 limits (streams per connection, header
+//! size, keep-alive) are applied by the transport (`server`); they live
+//! here with the others so one table configures them all.
 
 use std::{
     collections::HashMap,
@@ -26,7 +27,7 @@ use tokio::{
 };
 
 use crate::{
-    access::Identity,
+    access::{Identity, PeerKey},
     error::{Error, Kind},
 };
 
@@ -43,6 +44,13 @@ pub struct LimitsConfig {
     pub max_streams: usize,
     /// Gateways polled at once overall.
     pub max_pollers: usize,
+    /// Failed authentications from one peer address within
+    /// `auth_failure_window` after which its calls are refused for a window
+    /// (0: no limit).
+    pub auth_failures_per_peer: u32,
+    /// The window failed authentications are counted in, and how long a
+    /// peer address that failed too often is refused.
+    pub auth_failure_window: Duration,
 }
 
 impl Default for LimitsConfig {
@@ -53,6 +61,34 @@ impl Default for LimitsConfig {
             streams_per_caller: 32,
             max_streams: 1024,
             max_pollers: 4096,
+            auth_failures_per_peer: 10,
+            auth_failure_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a peer may hold before it has authenticated: connections, and
+/// time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// Connections open at once overall (TLS handshakes included); beyond
+    /// it a new connection is closed at once.
+    pub max_connections: usize,
+    /// Connections open at once per peer address (an IPv6 peer: per /64;
+    /// 0: no limit).
+    pub max_connections_per_peer: usize,
+    /// How long a new connection may take for its TLS handshake and its
+    /// HTTP/2 preface; also how long a connection that has never carried an
+    /// authenticated call may stay idle.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_connections_per_peer: 64,
+            handshake_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -95,6 +131,11 @@ pub struct Limits {
     buckets: Mutex<HashMap<Arc<str>, Bucket>>,
     streams: Arc<Mutex<HashMap<Arc<str>, usize>>>,
     global_streams: Arc<Semaphore>,
+    /// The open services' streams per peer address.
+    open_streams: Arc<Mutex<HashMap<PeerKey, usize>>>,
+    /// Their share of `global_streams`: half, so unauthenticated streams
+    /// can never starve the watches of authenticated callers.
+    open_share: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Limits {
@@ -118,6 +159,8 @@ impl Limits {
             buckets: Mutex::new(HashMap::new()),
             streams: Arc::new(Mutex::new(HashMap::new())),
             global_streams: Arc::new(Semaphore::new(global)),
+            open_streams: Arc::new(Mutex::new(HashMap::new())),
+            open_share: Arc::new(Semaphore::new((global / 2).max(1))),
         }
     }
 
@@ -166,28 +209,66 @@ impl Limits {
     /// Reserves one open watch stream for the caller; the stream holds the
     /// permit until it ends.
     pub fn open_stream(&self, caller: &Identity) -> Result<StreamPermit, Error> {
-        let exhausted = |reason: &str, message: &str| Error::new(Kind::Exhausted, reason, message);
         let per_caller = self.config.streams_per_caller;
         let caller_slot = if caller.is_authenticated() && per_caller > 0 {
-            let mut streams = lock(&self.streams);
-            let open = streams.entry(caller.key()).or_insert(0);
-            if *open >= per_caller {
-                return Err(exhausted(
-                    "QuotaExceeded.StreamsPerCaller",
-                    "this caller has too many open watch streams; close one or retry later",
-                ));
-            }
-            *open += 1;
-            Some(CallerSlot {
-                key: caller.key(),
-                streams: self.streams.clone(),
-            })
+            Some(
+                Slot::take(&self.streams, caller.key(), per_caller).ok_or_else(|| {
+                    exhausted(
+                        "QuotaExceeded.StreamsPerCaller",
+                        "this caller has too many open watch streams; close one or retry later",
+                    )
+                })?,
+            )
         } else {
             None
         };
         // If this fails, `caller_slot` is dropped and gives its slot back.
-        let global = self
-            .global_streams
+        let global = self.global()?;
+        Ok(StreamPermit {
+            _global: global,
+            _share: None,
+            _caller: caller_slot,
+            _peer: None,
+        })
+    }
+
+    /// Reserves a stream of the open services (health `Watch`, reflection)
+    /// for a peer that has not authenticated: one of `streams_per_caller`
+    /// per peer address, and one of the open services' half of
+    /// `max_streams`.
+    pub fn open_unauthenticated_stream(
+        &self,
+        peer: Option<PeerKey>,
+    ) -> Result<StreamPermit, Error> {
+        let per_peer = self.config.streams_per_caller;
+        let peer_slot = match peer {
+            Some(key) if per_peer > 0 => {
+                Some(Slot::take(&self.open_streams, key, per_peer).ok_or_else(|| {
+                    exhausted(
+                        "QuotaExceeded.StreamsPerPeer",
+                        "this address has too many open health or reflection streams; close one or retry later",
+                    )
+                })?)
+            }
+            _ => None,
+        };
+        let share = self.open_share.clone().try_acquire_owned().map_err(|_| {
+            exhausted(
+                "QuotaExceeded.UnauthenticatedStreams",
+                "the gateway has too many open health and reflection streams; retry later",
+            )
+        })?;
+        let global = self.global()?;
+        Ok(StreamPermit {
+            _global: global,
+            _share: Some(share),
+            _caller: None,
+            _peer: peer_slot,
+        })
+    }
+
+    fn global(&self) -> Result<OwnedSemaphorePermit, Error> {
+        self.global_streams
             .clone()
             .try_acquire_owned()
             .map_err(|_| {
@@ -195,11 +276,7 @@ impl Limits {
                     "QuotaExceeded.Streams",
                     "the gateway has too many open watch streams; retry later",
                 )
-            })?;
-        Ok(StreamPermit {
-            _global: global,
-            _caller: caller_slot,
-        })
+            })
     }
 
     /// Open streams of a caller (tests, diagnostics).
@@ -208,24 +285,47 @@ impl Limits {
     }
 }
 
+fn exhausted(reason: &str, message: &str) -> Error {
+    Error::new(Kind::Exhausted, reason, message)
+}
+
 /// An open stream's share of the limits; released on drop.
 pub struct StreamPermit {
     _global: OwnedSemaphorePermit,
-    _caller: Option<CallerSlot>,
+    _share: Option<OwnedSemaphorePermit>,
+    _caller: Option<Slot<Arc<str>>>,
+    _peer: Option<Slot<PeerKey>>,
 }
 
-struct CallerSlot {
-    key: Arc<str>,
-    streams: Arc<Mutex<HashMap<Arc<str>, usize>>>,
+/// One of a key's counted slots (a caller's, a peer address's).
+struct Slot<K: std::hash::Hash + Eq> {
+    key: K,
+    counts: Arc<Mutex<HashMap<K, usize>>>,
 }
 
-impl Drop for CallerSlot {
+impl<K: std::hash::Hash + Eq + Clone> Slot<K> {
+    /// A slot of `key`, unless it holds `limit` already.
+    fn take(counts: &Arc<Mutex<HashMap<K, usize>>>, key: K, limit: usize) -> Option<Self> {
+        let mut map = lock(counts);
+        let open = map.entry(key.clone()).or_insert(0);
+        if *open >= limit {
+            return None;
+        }
+        *open += 1;
+        Some(Slot {
+            key,
+            counts: counts.clone(),
+        })
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Drop for Slot<K> {
     fn drop(&mut self) {
-        let mut streams = lock(&self.streams);
-        if let Some(open) = streams.get_mut(&self.key) {
+        let mut map = lock(&self.counts);
+        if let Some(open) = map.get_mut(&self.key) {
             *open = open.saturating_sub(1);
             if *open == 0 {
-                streams.remove(&self.key);
+                map.remove(&self.key);
             }
         }
     }
@@ -302,5 +402,47 @@ mod tests {
         drop(a1);
         assert_eq!(limits.streams_of(&alice()), 1);
         let _a3 = limits.open_stream(&alice()).unwrap();
+    }
+
+    #[test]
+    fn unauthenticated_streams_count_per_peer_and_hold_at_most_half() {
+        let limits = Limits::new(LimitsConfig {
+            streams_per_caller: 2,
+            max_streams: 6,
+            ..LimitsConfig::default()
+        });
+        let peer = |s: &str| Some(PeerKey::of(s.parse().unwrap()));
+        let a1 = limits
+            .open_unauthenticated_stream(peer("127.0.0.2"))
+            .unwrap();
+        let _a2 = limits
+            .open_unauthenticated_stream(peer("127.0.0.2"))
+            .unwrap();
+        let err = limits
+            .open_unauthenticated_stream(peer("127.0.0.2"))
+            .err()
+            .unwrap();
+        assert_eq!(err.reason(), "QuotaExceeded.StreamsPerPeer");
+        let _b1 = limits
+            .open_unauthenticated_stream(peer("127.0.0.3"))
+            .unwrap();
+        // Three of six: the open services' half is used up...
+        let err = limits
+            .open_unauthenticated_stream(peer("127.0.0.4"))
+            .err()
+            .unwrap();
+        assert_eq!(err.reason(), "QuotaExceeded.UnauthenticatedStreams");
+        // ...and the other half is still there for watches.
+        let _w: Vec<_> = (0..3)
+            .map(|i| {
+                limits
+                    .open_stream(&Identity::new(format!("w{i}"), Proof::Token))
+                    .unwrap()
+            })
+            .collect();
+        drop(a1);
+        let _a3 = limits
+            .open_unauthenticated_stream(peer("127.0.0.2"))
+            .unwrap();
     }
 }

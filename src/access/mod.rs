@@ -21,24 +21,30 @@ pub mod admission;
 pub mod audit;
 pub mod cert;
 pub mod config;
+pub mod connection;
 pub mod identity;
 pub mod limits;
+pub mod peer;
 pub mod policy;
 pub mod reload;
+pub mod throttle;
 pub mod tls;
 pub mod tokens;
 
 pub use self::{
     admission::Admission,
     config::{AccessArgs, AccessConfig, AccessError},
-    identity::{AuthError, Authenticator, Identity, Proof},
+    connection::{CloseReason, Connection, Connections},
+    identity::{AuthError, Authenticator, Credential, Identity, Proof},
+    peer::PeerKey,
     reload::reload_on_sighup,
     tokens::TokenStore,
 };
 use self::{
-    audit::AuditMetrics,
+    audit::{AuditMetrics, Sampler},
     limits::Limits,
     policy::{Policy, Request as PolicyRequest},
+    throttle::AuthThrottle,
     tls::TlsReloader,
 };
 use crate::{
@@ -58,6 +64,9 @@ pub struct Access {
     policy: RwLock<Option<Arc<Policy>>>,
     limits: Limits,
     audit: AuditMetrics,
+    connections: Connections,
+    refusals: Sampler,
+    throttle: AuthThrottle,
 }
 
 fn read<T: Clone>(lock: &RwLock<T>) -> T {
@@ -86,6 +95,12 @@ impl Access {
             policy: RwLock::new(policy),
             limits: Limits::new(config.limits.clone()),
             audit,
+            connections: Connections::default(),
+            refusals: Sampler::new(audit::SAMPLE_WINDOW),
+            throttle: AuthThrottle::new(
+                config.limits.auth_failures_per_peer,
+                config.limits.auth_failure_window,
+            ),
         }))
     }
 
@@ -122,7 +137,57 @@ impl Access {
         }
         write(&self.authenticator, Arc::new(authenticator));
         write(&self.policy, policy);
+        self.revoke();
         Ok(())
+    }
+
+    /// After a reload: ends every call whose token was removed (or now
+    /// names someone else) or whose connection's client certificate no
+    /// longer verifies against the client CA in force, and closes the
+    /// connections left with nothing valid to authenticate with, a moment
+    /// later, once the calls' endings are on the wire. Calls under
+    /// identities that still authenticate are untouched.
+    fn revoke(&self) {
+        let authenticator = read(&self.authenticator);
+        let checks_certificates = self
+            .config
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some());
+        let mut ended = 0u64;
+        for conn in self.connections.all() {
+            let certificate_revoked = match (&self.tls, conn.peer_certificates()) {
+                (Some(tls), Some(chain)) if checks_certificates => !tls.still_verifies(&chain),
+                _ => false,
+            };
+            let revoked = conn.revoke(certificate_revoked, |credential, identity| {
+                authenticator.still_proves(credential, identity)
+            });
+            if revoked.calls.is_empty() && !revoked.close {
+                continue;
+            }
+            ended += revoked.calls.len() as u64;
+            let mut identities = revoked.identities.clone();
+            identities.extend(revoked.calls.iter().cloned());
+            identities.sort();
+            identities.dedup();
+            tracing::warn!(
+                target: AUDIT_TARGET,
+                decision = "revoked",
+                identities = %identities.join(","),
+                peer = %conn.peer_key(),
+                calls = revoked.calls.len(),
+                certificate = certificate_revoked,
+                connection_closed = revoked.close,
+                "credentials revoked by a reload: calls ended"
+            );
+            if revoked.close {
+                close_soon(conn);
+            }
+        }
+        if ended > 0 {
+            self.audit.refused_many("revoked", ended);
+        }
     }
 
     pub fn config(&self) -> &AccessConfig {
@@ -137,26 +202,85 @@ impl Access {
         &self.limits
     }
 
+    /// The counts of the audit trail.
+    pub fn audit_metrics(&self) -> &AuditMetrics {
+        &self.audit
+    }
+
+    /// Every open connection of the gRPC listener.
+    pub fn connections(&self) -> &Connections {
+        &self.connections
+    }
+
+    /// Audits a refusal of the transport (`what`: `connection_refused`,
+    /// `connection_closed`) at most once per reason and peer address per
+    /// window: a flood writes a line a minute, not a line a connection; the
+    /// metrics count every one.
+    pub fn audit_refusal(&self, what: &'static str, reason: &'static str, peer: PeerKey) {
+        if let Some(unlogged) = self.refusals.sample(reason, peer) {
+            tracing::warn!(
+                target: AUDIT_TARGET,
+                decision = what,
+                reason,
+                peer = %peer,
+                unlogged,
+                "{}", what.replace('_', " ")
+            );
+        }
+    }
+
     /// Who is calling; refusals are logged to the audit log.
+    ///
+    /// A peer address that failed too often is refused first, cheaply:
+    /// its credentials are not looked at, and nothing is written (the
+    /// block's start was).
     pub fn authenticate(
         &self,
         rpc: Option<Rpc>,
         headers: &http::HeaderMap,
         peer_certs: Option<&[tokio_rustls::rustls::pki_types::CertificateDer<'_>]>,
         peer: Option<SocketAddr>,
-    ) -> Result<Identity, Error> {
+    ) -> Result<(Identity, Credential), Error> {
+        let key = peer.map(|p| PeerKey::of(p.ip()));
+        if let Some(key) = key
+            && let Err(wait) = self.throttle.check(key)
+        {
+            self.audit.refused("auth_throttled");
+            return Err(Error::new(
+                Kind::Unauthenticated,
+                "Unauthenticated.Throttled",
+                "too many failed authentications from this address; retry after the suggested delay",
+            )
+            .with_retry_after(wait));
+        }
         let authenticator = read(&self.authenticator);
         authenticator
-            .authenticate(headers, peer_certs)
+            .authenticate_with(headers, peer_certs)
             .map_err(|why| {
+                self.audit.auth_failure(why);
+                let shown = key.map_or_else(|| "unknown".to_owned(), |k| k.to_string());
                 tracing::warn!(
                     target: AUDIT_TARGET,
                     decision = "unauthenticated",
                     reason = why.kind(),
                     rpc = rpc.map_or("unknown", Rpc::as_str),
-                    peer = %peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string()),
+                    peer = %shown,
                     "call refused"
                 );
+                if let Some(key) = key
+                    && self.throttle.failed(key)
+                {
+                    let window = self.throttle.window();
+                    tracing::warn!(
+                        target: AUDIT_TARGET,
+                        decision = "throttled",
+                        peer = %key,
+                        failures = self.config.limits.auth_failures_per_peer,
+                        window_secs = window.as_secs(),
+                        "too many failed authentications; the address is refused for {}",
+                        humantime::format_duration(window)
+                    );
+                }
                 unauthenticated(why)
             })
     }
@@ -229,6 +353,7 @@ impl Gate for Access {
         self.limits
             .open_stream(&caller(extensions))
             .map(StreamPermit::new)
+            .inspect_err(|_| self.audit.refused("stream_limit"))
     }
 
     fn audit_modify(
@@ -244,6 +369,32 @@ impl Gate for Access {
             &self.audit,
         ))
     }
+}
+
+/// How long a connection whose credentials were revoked stays after its
+/// calls were told to end: long enough for their last frames to be
+/// written, well within the second the revocation promises.
+const REVOKED_CLOSE_GRACE: std::time::Duration = std::time::Duration::from_millis(200);
+
+fn close_soon(conn: Arc<Connection>) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(async move {
+                tokio::time::sleep(REVOKED_CLOSE_GRACE).await;
+                conn.close(CloseReason::Revoked);
+            });
+        }
+        Err(_) => conn.close(CloseReason::Revoked),
+    }
+}
+
+/// The refusal a call gets when a reload revokes its credentials.
+pub fn revoked() -> Error {
+    Error::new(
+        Kind::Unauthenticated,
+        "Unauthenticated.Revoked",
+        "the credentials this call authenticated with were revoked",
+    )
 }
 
 fn unauthenticated(why: AuthError) -> Error {

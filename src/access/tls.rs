@@ -2,9 +2,10 @@
 //! without dropping a connection.
 //!
 //! tonic's own `ServerTlsConfig` is fixed when the server is built, so the
-//! listener does its own TLS: an accept loop hands each TCP connection to a
-//! `tokio_rustls::TlsAcceptor` made from the *current* `rustls::ServerConfig`
-//! and feeds finished handshakes to tonic as its incoming connections.
+//! listener does its own TLS: the transport's accept loop (`server`) hands
+//! each TCP connection to a `tokio_rustls::TlsAcceptor` made from the
+//! *current* `rustls::ServerConfig` and feeds finished handshakes to tonic
+//! as its incoming connections.
 //! Reloading (SIGHUP) builds a whole new `ServerConfig` from the files —
 //! certificate chain, key, client CA — and swaps it in only if every part
 //! loaded: new handshakes use it, established connections keep the session
@@ -17,30 +18,14 @@
 use std::{
     path::{Path, PathBuf},
     sync::{Arc, RwLock},
-    time::Duration,
 };
 
-use tokio::{
-    net::{TcpListener, TcpStream},
-    sync::{Semaphore, mpsc},
+use tokio_rustls::rustls::{
+    self, RootCertStore, ServerConfig,
+    crypto::CryptoProvider,
+    pki_types::{CertificateDer, PrivateKeyDer, UnixTime, pem::PemObject},
+    server::{WebPkiClientVerifier, danger::ClientCertVerifier},
 };
-use tokio_rustls::{
-    TlsAcceptor,
-    rustls::{
-        self, RootCertStore, ServerConfig,
-        crypto::CryptoProvider,
-        pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject},
-        server::WebPkiClientVerifier,
-    },
-    server::TlsStream,
-};
-use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::CancellationToken;
-
-/// A handshake that takes longer is a slowloris, not a client.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Handshakes in progress at once; beyond it new connections are closed.
-const MAX_HANDSHAKES: usize = 256;
 
 /// The files TLS is configured from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,14 +114,32 @@ fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     })
 }
 
+/// A server configuration built from the files, with its client
+/// certificate verifier: rustls keeps its own private, and a reload needs
+/// it to check the certificates of connections already open.
+pub struct Loaded {
+    config: ServerConfig,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+}
+
+impl std::fmt::Debug for Loaded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Nothing of the key: only whether client certificates are checked.
+        f.debug_struct("Loaded")
+            .field("client_ca", &self.verifier.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builds a server configuration from the files, all or nothing.
-pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+pub fn server_config(files: &TlsFiles) -> Result<Loaded, TlsError> {
     let provider = provider();
     let chain = certificates("TLS certificate file", &files.cert)?;
     let key = private_key(&files.key)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut client_verifier = None;
     let builder = match &files.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca_path) => {
@@ -157,6 +160,7 @@ pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
                 path: ca_path.display().to_string(),
                 why: e.to_string(),
             })?;
+            client_verifier = Some(verifier.clone());
             builder.with_client_cert_verifier(verifier)
         }
     };
@@ -166,13 +170,17 @@ pub fn server_config(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     // gRPC is HTTP/2 only; clients insist on negotiating it.
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(config)
+    Ok(Loaded {
+        config,
+        verifier: client_verifier,
+    })
 }
 
 /// The TLS configuration in force, replaceable while serving.
 pub struct TlsReloader {
     files: TlsFiles,
     current: RwLock<Arc<ServerConfig>>,
+    verifier: RwLock<Option<Arc<dyn ClientCertVerifier>>>,
 }
 
 impl std::fmt::Debug for TlsReloader {
@@ -185,10 +193,11 @@ impl std::fmt::Debug for TlsReloader {
 
 impl TlsReloader {
     pub fn load(files: TlsFiles) -> Result<Self, TlsError> {
-        let config = server_config(&files)?;
+        let loaded = server_config(&files)?;
         Ok(Self {
             files,
-            current: RwLock::new(Arc::new(config)),
+            current: RwLock::new(Arc::new(loaded.config)),
+            verifier: RwLock::new(loaded.verifier),
         })
     }
 
@@ -199,8 +208,27 @@ impl TlsReloader {
     }
 
     /// Puts a configuration built from these files in force.
-    pub fn install(&self, config: ServerConfig) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    pub fn install(&self, loaded: Loaded) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(loaded.config);
+        *self.verifier.write().unwrap_or_else(|e| e.into_inner()) = loaded.verifier;
+    }
+
+    /// Whether a client certificate chain (leaf first) that a handshake
+    /// accepted would be accepted by the client CA in force now: rustls's
+    /// own verifier, at the current time.
+    pub fn still_verifies(&self, chain: &[CertificateDer<'static>]) -> bool {
+        let verifier = self
+            .verifier
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (Some(verifier), Some((leaf, intermediates))) = (verifier, chain.split_first()) else {
+            // No client CA in force: no certificate proves anything.
+            return false;
+        };
+        verifier
+            .verify_client_cert(leaf, intermediates, UnixTime::now())
+            .is_ok()
     }
 
     pub fn current(&self) -> Arc<ServerConfig> {
@@ -213,54 +241,4 @@ impl TlsReloader {
     pub fn files(&self) -> &TlsFiles {
         &self.files
     }
-}
-
-/// Finished TLS connections, for `serve_with_incoming_shutdown`.
-pub type TlsIncoming = ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>>;
-
-/// Accepts on `listener` and completes TLS handshakes concurrently (a slow
-/// client never delays the others), until `stop` or until tonic stops
-/// taking connections.
-pub fn incoming(
-    listener: TcpListener,
-    tls: Arc<TlsReloader>,
-    stop: CancellationToken,
-) -> TlsIncoming {
-    let (tx, rx) = mpsc::channel(64);
-    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    tokio::spawn(async move {
-        loop {
-            let (tcp, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(err) => {
-                        // Out of file descriptors and the like: pause, not spin.
-                        tracing::warn!(error = %err, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = stop.cancelled() => break,
-                () = tx.closed() => break,
-            };
-            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-                tracing::warn!(%peer, "too many TLS handshakes in progress; connection closed");
-                continue;
-            };
-            let acceptor = TlsAcceptor::from(tls.current());
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                let _ = tcp.set_nodelay(true);
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => {
-                        let _ = tx.send(Ok(stream)).await;
-                    }
-                    Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                }
-            });
-        }
-    });
-    ReceiverStream::new(rx)
 }

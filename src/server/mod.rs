@@ -8,12 +8,12 @@
 
 pub mod admin;
 pub mod config;
+pub mod incoming;
 pub mod rpc;
 
 use std::{future::Future, net::SocketAddr, pin::Pin, sync::Arc};
 
 use tokio::{net::TcpListener, task::JoinHandle};
-use tokio_stream::{StreamExt, wrappers::TcpListenerStream};
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Server;
 use tonic_health::ServingStatus;
@@ -22,10 +22,11 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use self::{
     admin::Readiness,
     config::{CredentialSource, ServeConfig},
+    incoming::{ConnectionLayer, ConnectionMetrics},
     rpc::{RpcLayer, RpcMetrics},
 };
 use crate::{
-    access::{Access, AccessError, Admission, audit::AuditMetrics},
+    access::{Access, AccessError, Admission, admission::Open, audit::AuditMetrics},
     cloud::{
         self, Budget, BudgetMetrics, ChainConfig, CloudError, CredentialProvider, Purpose,
         StaticCredentials, UpstreamMetrics, VpcClient,
@@ -107,13 +108,31 @@ pub async fn run(
     // Before binding: an exposed listener without TLS or authentication
     // never accepts a single connection.
     config.security.check(config.listen)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+    let listener = bind(config.listen).map_err(|source| ServeError::Bind {
+        addr: config.listen,
+        source,
+    })?;
     run_on(config, listener, signal).await
+}
+
+/// The accept queue the kernel keeps for the gRPC listener. The standard
+/// library's 128 overflows during a connection flood when the accept loop
+/// is not scheduled for a moment, and then legitimate clients' SYNs are
+/// dropped (they retry a second later); connections in it are still
+/// checked against the caps as soon as they are accepted.
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds the gRPC listener.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As TcpListener::bind does: a restart need not wait out TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves on an already bound listener until `signal` resolves (the caller
@@ -149,6 +168,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
     let budget_metrics = BudgetMetrics::new(&mut registry);
     let watch_metrics = WatchMetrics::new(&mut registry);
     let audit_metrics = AuditMetrics::new(&mut registry);
+    let connection_metrics = ConnectionMetrics::new(&mut registry);
     let registry = Arc::new(registry);
     let security = Access::load(&config.security, audit_metrics)?;
     let shutdown = CancellationToken::new();
@@ -220,21 +240,25 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
     let router = Server::builder()
         .timeout(config.request_timeout)
         .concurrency_limit_per_connection(config.concurrency_per_connection)
-        // Outermost: the span and the metrics include the wait for a slot.
+        // Every call learns its connection first (the span reads its peer).
+        .layer(ConnectionLayer)
+        // Then the span and the metrics, which include the wait for a slot.
         .layer(RpcLayer::new(rpc_metrics))
         .max_concurrent_streams(h2.max_concurrent_streams)
         .http2_max_header_list_size(h2.max_header_list_bytes)
         .http2_keepalive_interval(Some(h2.keepalive_interval))
         .http2_keepalive_timeout(Some(h2.keepalive_timeout))
         .layer(GlobalConcurrencyLimitLayer::new(config.concurrency_limit))
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
+        // Open to everyone, but their streams take stream slots.
+        .add_service(Open::new(health_service, security.clone()))
+        .add_service(Open::new(reflection_v1, security.clone()))
+        .add_service(Open::new(reflection_v1alpha, security.clone()))
         .add_service(service);
 
     let grace = config.shutdown_grace;
     let stop = shutdown.clone();
     let tls = security.tls();
+    let access = security.clone();
     let task = tokio::spawn(async move {
         let stopped = stop.clone();
         let signal = async move {
@@ -249,19 +273,14 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
                 .await;
         };
         type Serving = Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>>;
+        // Our own accept loop: connection caps, the handshake timeout, TLS.
         let mut serve: Serving = match tls {
             None => Box::pin(router.serve_with_incoming_shutdown(
-                // serve_with_incoming ignores tonic's own nodelay setting:
-                // without it, Nagle holds small responses back.
-                TcpListenerStream::new(listener).map(|conn| {
-                    conn.inspect(|tcp| {
-                        let _ = tcp.set_nodelay(true);
-                    })
-                }),
+                incoming::plaintext(listener, access, connection_metrics, stop.clone()),
                 signal,
             )),
             Some(tls) => Box::pin(router.serve_with_incoming_shutdown(
-                crate::access::tls::incoming(listener, tls, stop.clone()),
+                incoming::tls(listener, access, tls, connection_metrics, stop.clone()),
                 signal,
             )),
         };

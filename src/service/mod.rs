@@ -196,9 +196,10 @@ impl SslVpnService for SslVpnApi {
                     reauthorize,
                 )
                 .await?;
-            if !accepted.done {
-                // Its watchers, with an operation id or not, look again now.
-                self.hub.kick(&region, &resolved.gateway_id);
+            if !accepted.dry_run && !accepted.request_id.is_empty() {
+                // Something was sent: its watchers, with an operation id or
+                // not, look again now.
+                self.hub.kick(&region, &resolved.gateway_id, accepted.done);
             }
             Ok(accepted)
         }

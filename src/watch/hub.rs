@@ -241,8 +241,10 @@ impl WatchHub {
     }
 
     /// A change was sent to `gateway_id`: its watchers, with or without an
-    /// operation id, get the fast cadence at once.
-    pub fn kick(&self, region: &RegionId, gateway_id: &str) {
+    /// operation id, get the fast cadence at once — until the gateway is
+    /// seen busy, or for one look when `applied` (a change the cloud made at
+    /// once, such as the name alone).
+    pub fn kick(&self, region: &RegionId, gateway_id: &str, applied: bool) {
         let regions = lock(&self.inner.regions);
         let Some(r) = regions.get(region) else { return };
         let Some(w) = r.gateways.get(gateway_id) else {
@@ -251,9 +253,17 @@ impl WatchHub {
         let now = Instant::now();
         {
             let mut s = lock(&w.schedule);
-            s.kicked_until = Some(now + KICK_TTL);
+            let ttl = if applied {
+                self.inner.config.min_interval
+            } else {
+                KICK_TTL
+            };
+            s.kicked_until = Some(now + ttl);
             // Due now: the first look shows whether the cloud picked it up.
-            s.last_round = s.last_round.map(|_| now - self.inner.config.min_interval);
+            s.last_round = s.last_round.map(|_| {
+                now.checked_sub(self.inner.config.min_interval)
+                    .unwrap_or(now)
+            });
         }
         r.wake.notify_one();
     }

@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-use crate::support::{Capture, harness::*, in_own_process};
+use crate::support::{Capture, harness::*, in_own_process, sample, scrape};
 
 // Credentials only this test uses, so finding them anywhere is a leak.
 const AK_ID: &str = "LTAI5tOBSERVEKEYID9Q";
@@ -132,25 +132,6 @@ fn with_traceparent<T>(message: T, trace: &str, parent: &str) -> tonic::Request<
         format!("00-{trace}-{parent}-01").parse().unwrap(),
     );
     request
-}
-
-/// The value of one series in Prometheus text (`None` when absent).
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics.lines().find_map(|line| {
-        let (name, value) = line.rsplit_once(' ')?;
-        (name == series).then(|| value.parse().ok())?
-    })
-}
-
-/// The gateway's `/metrics`, as a scraper reads it.
-async fn scrape(http: &reqwest::Client, admin: std::net::SocketAddr) -> String {
-    http.get(format!("http://{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 fn promtool_check(metrics: &str) {

@@ -2,7 +2,7 @@
 //! every combination of credentials, RPC and resource.
 
 use sslvpn_gateway::{
-    access::AccessConfig,
+    access::{AccessConfig, limits::LimitsConfig},
     emulator::{EmulatorConfig, EmulatorHandle},
     pb,
     server::ServerHandle,
@@ -42,6 +42,13 @@ fn security(files: &Files, policy: Option<&str>) -> AccessConfig {
     AccessConfig {
         tokens_file: Some(files.write("tokens", &tokens)),
         policy_file: policy.map(|p| files.write("policy.json", p)),
+        // The matrix fails to authenticate more often than the per-address
+        // throttle allows, all from 127.0.0.1: that is security_throttle's
+        // subject, not this file's.
+        limits: LimitsConfig {
+            auth_failures_per_peer: 0,
+            ..LimitsConfig::default()
+        },
         ..AccessConfig::default()
     }
 }
@@ -279,6 +286,88 @@ async fn a_policy_edit_applies_on_reload_and_a_broken_one_changes_nothing() {
             .await
             .code(),
         Code::Unauthenticated
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn globs_respect_path_segments_and_the_old_star_is_refused() {
+    let files = Files::new();
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    // Token identities may hold `/`, as SPIFFE ids do.
+    const TEAM: &str = "team-0f1e2d3c4b5a69788796a5b4c3d2e1f0aa";
+    const NESTED: &str = "nested-0f1e2d3c4b5a69788796a5b4c3d2e1f0bb";
+    let tokens = files.write(
+        "tokens",
+        &(token_line("team/alice", TEAM) + &token_line("team/ops/bob", NESTED)),
+    );
+    // Written for the old `*`, which crossed `/`: refused at start, naming
+    // what changed and what to write.
+    let old = files.write(
+        "policy.json",
+        r#"{"rules":[{"identities":["team/*"],"rpcs":["*"]}]}"#,
+    );
+    let config = sslvpn_gateway::server::config::ServeConfig {
+        security: AccessConfig {
+            tokens_file: Some(tokens),
+            policy_file: Some(old),
+            ..AccessConfig::default()
+        },
+        ..gateway_config(&emulator)
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = sslvpn_gateway::server::start(config.clone(), listener)
+        .await
+        .err()
+        .expect("a policy relying on the old star is refused")
+        .to_string();
+    assert!(
+        err.contains("policy.json") && err.contains(r#""team/**""#) && err.contains("version"),
+        "{err}"
+    );
+
+    // Version 2: `*` is one segment.
+    files.write(
+        "policy.json",
+        r#"{"version":2,"rules":[{"identities":["team/*"],"rpcs":["GetSslVpnServerStatus"]}]}"#,
+    );
+    let (server, mut client) = start_gateway(config).await;
+    assert_eq!(
+        call(&mut client, Rpc::Status, ALLOWED, Some(TEAM))
+            .await
+            .code(),
+        Code::Ok
+    );
+    assert_eq!(
+        call(&mut client, Rpc::Status, ALLOWED, Some(NESTED))
+            .await
+            .code(),
+        Code::PermissionDenied
+    );
+    // A reload to the old meaning is refused too, and the policy in force stays.
+    files.write(
+        "policy.json",
+        r#"{"rules":[{"identities":["team/*"],"rpcs":["*"]}]}"#,
+    );
+    let err = server.reload_security().unwrap_err().to_string();
+    assert!(err.contains("no longer matches across"), "{err}");
+    assert_eq!(
+        call(&mut client, Rpc::Status, ALLOWED, Some(NESTED))
+            .await
+            .code(),
+        Code::PermissionDenied
+    );
+    // `**` crosses segments.
+    files.write(
+        "policy.json",
+        r#"{"rules":[{"identities":["team/**"],"rpcs":["GetSslVpnServerStatus"]}]}"#,
+    );
+    server.reload_security().unwrap();
+    assert_eq!(
+        call(&mut client, Rpc::Status, ALLOWED, Some(NESTED))
+            .await
+            .code(),
+        Code::Ok
     );
     server.shutdown().await.unwrap();
 }

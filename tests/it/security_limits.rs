@@ -1,5 +1,6 @@
 //! Per-caller and global limits, end to end: they trip with
-//! RESOURCE_EXHAUSTED and RetryInfo, and recover.
+//! RESOURCE_EXHAUSTED and RetryInfo, and recover. The open services
+//! (health `Watch`, reflection) take stream slots too, per address.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tonic::{Code, Streaming};
 use tonic_types::StatusExt;
 
 use crate::support::{
-    Files,
+    Files, OTHER_PEER, channel_from, eventually,
     harness::{self, Client, SERVER, gateway_config, reason, start_emulator, start_gateway},
     secure::{token_line, with_token},
 };
@@ -225,4 +226,107 @@ async fn http2_limits_bound_headers_and_streams_per_connection() {
         .unwrap();
     assert_eq!(code, Code::InvalidArgument);
     server.shutdown().await.unwrap();
+}
+
+/// A health `Watch` from `client`, its first message read.
+async fn health_watch(
+    channel: tonic::transport::Channel,
+) -> Result<Streaming<tonic_health::pb::HealthCheckResponse>, tonic::Status> {
+    let mut stream = tonic_health::pb::health_client::HealthClient::new(channel)
+        .watch(tonic_health::pb::HealthCheckRequest::default())
+        .await?
+        .into_inner();
+    stream.message().await?.expect("the current status first");
+    Ok(stream)
+}
+
+/// A reflection stream left open (its request stream never ends), its
+/// first answer read; dropping the sender ends it.
+async fn reflection(
+    channel: tonic::transport::Channel,
+) -> Result<
+    tokio::sync::mpsc::Sender<tonic_reflection::pb::v1::ServerReflectionRequest>,
+    tonic::Status,
+> {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send(ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    })
+    .await
+    .unwrap();
+    let mut replies = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    replies.message().await?.expect("an answer");
+    Ok(tx)
+}
+
+#[tokio::test]
+async fn health_watch_and_reflection_take_stream_slots() {
+    let files = Files::new();
+    let emulator = start_emulator(EmulatorConfig::default()).await;
+    let mut security = security(
+        &files,
+        LimitsConfig {
+            streams_per_caller: 2,
+            max_streams: 6,
+            ..LimitsConfig::default()
+        },
+    );
+    // Short: the open streams outlive it, and their connections stay.
+    security.connections.handshake_timeout = Duration::from_secs(1);
+    let config = ServeConfig {
+        security,
+        ..gateway_config(&emulator)
+    };
+    let (server, mut client) = start_gateway(config).await;
+    let url = format!("http://{}", server.local_addr());
+    let stranger = channel_from(OTHER_PEER, url.clone()).await;
+
+    // Per address: two open streams, whichever service.
+    let mut first = health_watch(stranger.clone()).await.unwrap();
+    let reflecting = reflection(stranger.clone()).await.unwrap();
+    let refused = health_watch(stranger.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted);
+    assert_eq!(reason(&refused), "QuotaExceeded.StreamsPerPeer");
+    assert!(retry_delay(&refused) > Duration::ZERO);
+    let refused = reflection(stranger.clone()).await.unwrap_err();
+    assert_eq!(reason(&refused), "QuotaExceeded.StreamsPerPeer");
+    // Overall they may hold half of --max-streams: a third from another
+    // address is refused...
+    let local = harness::channel(url.clone()).await;
+    let _third = health_watch(local.clone()).await.unwrap();
+    let refused = health_watch(local.clone()).await.unwrap_err();
+    assert_eq!(reason(&refused), "QuotaExceeded.UnauthenticatedStreams");
+    // ...while authenticated watches keep the other half.
+    let _w1 = follow(&mut client, ALICE, SERVER).await.unwrap();
+    let _w2 = follow(&mut client, BOB, SERVER).await.unwrap();
+    // Health Check (unary) is not a stream: it passes.
+    tonic_health::pb::health_client::HealthClient::new(stranger.clone())
+        .check(tonic_health::pb::HealthCheckRequest::default())
+        .await
+        .unwrap();
+    // A stream that ends gives its slot back.
+    drop(reflecting);
+    eventually("the slot comes back", Duration::from_secs(10), || {
+        let stranger = stranger.clone();
+        async move { health_watch(stranger).await.is_ok() }
+    })
+    .await;
+    // Longer than the handshake timeout later, the stream is still open
+    // (a stream in flight is not idle): it sees the shutdown.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.begin_shutdown();
+    let status = tokio::time::timeout(Duration::from_secs(10), first.message())
+        .await
+        .expect("the watch hears of the shutdown")
+        .expect("the stream is still open")
+        .expect("a message");
+    assert_eq!(status.status, 2, "NOT_SERVING");
 }

@@ -21,7 +21,7 @@ use crate::support::{
 
 const DEPLOYER: &str = "spiffe://test.example/ns/netops/sa/deployer";
 const POLICY: &str =
-    r#"{"rules":[{"identities":["spiffe://test.example/ns/netops/*"],"rpcs":["*"]}]}"#;
+    r#"{"version":2,"rules":[{"identities":["spiffe://test.example/ns/netops/**"],"rpcs":["*"]}]}"#;
 const TOKEN: &str = "tls-token-5f4e3d2c1b0a99887766554433221100";
 
 /// Connects with `client` (if any) and asks for the status: the code the

@@ -150,7 +150,7 @@ pub async fn instant_emulator_with(
 
 /// Flags that keep the gateway's own limits (and the account's budget,
 /// which the fleet scenario measures) out of the measurement.
-const UNLIMITED: [&str; 22] = [
+const UNLIMITED: [&str; 26] = [
     "--upstream-quota",
     "ModifySslVpnServer=1000000/1s",
     "--upstream-quota",
@@ -171,6 +171,12 @@ const UNLIMITED: [&str; 22] = [
     "10000",
     "--http2-max-concurrent-streams",
     "10000",
+    // Every connection of the driver comes from 127.0.0.1: the cap per
+    // peer address would count them as one attacker.
+    "--max-connections",
+    "100000",
+    "--max-connections-per-peer",
+    "0",
     "--admin-listen",
     "off",
 ];

@@ -2,7 +2,8 @@
 //! (`harness`), the binary as separate processes (`procs`), TLS and tokens
 //! (`secure`), a signing client for the emulator (`emulator`), a fake VPC
 //! endpoint (`fake_upstream`) and the wire encoding both of those speak
-//! (`wire`); here, what several of them need.
+//! (`wire`); here, what several of them need: files, captured logs,
+//! loopback ports and peers, `/metrics`.
 //!
 //! Every test of this crate is a thread of one process. Nothing here is
 //! process-wide: ports are picked by the kernel (or held, see
@@ -20,7 +21,7 @@ pub mod wire;
 
 use std::{
     future::Future,
-    net::SocketAddr,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     path::PathBuf,
     sync::{
         Arc, Mutex,
@@ -29,7 +30,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::net::TcpSocket;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Set in the process [`in_own_process`] starts, to the test it runs.
 const OWN_PROCESS: &str = "SSLVPN_IT_OWN_PROCESS";
@@ -187,4 +188,44 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("{what}: not within {limit:?}");
+}
+
+/// Another peer: a second loopback address (Linux routes all of
+/// 127.0.0.0/8 to lo), so per-address limits see a stranger.
+pub const OTHER_PEER: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+
+/// A TCP connection to `to` from `from` (a loopback address).
+pub async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(from, 0))?;
+    socket.connect(to).await
+}
+
+/// A plaintext channel to `url` whose connections come from `from`.
+pub async fn channel_from(from: IpAddr, url: String) -> tonic::transport::Channel {
+    tonic::transport::Endpoint::from_shared(url)
+        .unwrap()
+        .local_address(Some(from))
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// The value of one series in Prometheus text (`None` when absent).
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok())?
+    })
+}
+
+/// A gateway's `/metrics`, as a scraper reads it.
+pub async fn scrape(http: &reqwest::Client, admin: SocketAddr) -> String {
+    http.get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
