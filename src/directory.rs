@@ -10,8 +10,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
 };
+
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 
 use tokio::time::Instant;
 
@@ -28,9 +30,28 @@ const LIMIT: usize = 100_000;
 #[derive(Default)]
 pub struct GatewayMemo {
     map: Mutex<HashMap<(RegionId, String), String>>,
+    /// One read at a time per server still to learn: a dashboard opening
+    /// many streams on one server costs the budget one read, not one each.
+    learning: Mutex<Learning>,
 }
 
 impl GatewayMemo {
+    /// Holds the right to read `server_id` until dropped: whoever waited
+    /// for it finds the memo filled (`get`) instead of reading again.
+    pub async fn learning(&self, region: &RegionId, server_id: &str) -> LearnGuard<'_> {
+        let key = (region.clone(), server_id.to_owned());
+        let lock = lock_learning(&self.learning)
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let held = lock.lock_owned().await;
+        LearnGuard {
+            memo: self,
+            key,
+            _held: held,
+        }
+    }
+
     /// The gateway of `server_id`, if a read has told.
     pub fn get(&self, region: &RegionId, server_id: &str) -> Option<String> {
         self.lock()
@@ -52,6 +73,34 @@ impl GatewayMemo {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<(RegionId, String), String>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+type Learning = HashMap<(RegionId, String), Arc<AsyncMutex<()>>>;
+
+fn lock_learning(m: &Mutex<Learning>) -> MutexGuard<'_, Learning> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The right to read one server's gateway; its entry goes when the last
+/// one waiting for it is done.
+pub struct LearnGuard<'a> {
+    memo: &'a GatewayMemo,
+    key: (RegionId, String),
+    _held: OwnedMutexGuard<()>,
+}
+
+impl Drop for LearnGuard<'_> {
+    fn drop(&mut self) {
+        let mut learning = lock_learning(&self.memo.learning);
+        // Two references: the map's and this guard's lock; more means
+        // someone still waits.
+        if learning
+            .get(&self.key)
+            .is_some_and(|l| Arc::strong_count(l) <= 2)
+        {
+            learning.remove(&self.key);
+        }
     }
 }
 
@@ -100,5 +149,31 @@ mod tests {
         memo.remember(&hz, "vss-new", "vpn-c");
         assert_eq!(memo.get(&hz, "vss-a"), None, "cleared when full");
         assert_eq!(memo.get(&hz, "vss-new").as_deref(), Some("vpn-c"));
+    }
+
+    #[tokio::test]
+    async fn one_read_at_a_time_per_server_and_nothing_kept_after() {
+        let memo = std::sync::Arc::new(GatewayMemo::default());
+        let hz = region("cn-hangzhou");
+        let first = memo.learning(&hz, "vss-a").await;
+        // Another server is not held up.
+        drop(memo.learning(&hz, "vss-b").await);
+        let waiter = {
+            let (memo, hz) = (memo.clone(), hz.clone());
+            tokio::spawn(async move {
+                let _second = memo.learning(&hz, "vss-a").await;
+                memo.get(&hz, "vss-a")
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "the second waits for the first read");
+        memo.remember(&hz, "vss-a", "vpn-a");
+        drop(first);
+        assert_eq!(
+            waiter.await.unwrap().as_deref(),
+            Some("vpn-a"),
+            "and finds it learnt"
+        );
+        assert!(lock_learning(&memo.learning).is_empty());
     }
 }

@@ -123,6 +123,15 @@ impl SslVpnApi {
                 server: None,
             });
         }
+        // Concurrent first calls on one server wait for one read.
+        let _learning = self.gateways.learning(region, server_id).await;
+        if let Some(gateway_id) = self.gateways.get(region, server_id) {
+            self.gate.authorize(caller, &target(Some(&gateway_id)))?;
+            return Ok(Resolved {
+                gateway_id,
+                server: None,
+            });
+        }
         let server = read_server(&self.cloud, region, server_id, deadline).await?;
         self.gateways
             .remember(region, server_id, &server.vpn_gateway_id);

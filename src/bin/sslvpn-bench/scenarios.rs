@@ -650,6 +650,15 @@ pub async fn fleet(size: &Size) -> Result<Value, String> {
         "10000",
         "--admin-listen",
         "off",
+        // Every new watch resolves its server once (one DescribeSslVpnServers
+        // each): at the default assumption of 300 a minute, 1,000 new
+        // servers alone would take over three minutes to open.
+        "--upstream-quota",
+        "DescribeSslVpnServers=1200/60s",
+        "--max-connections",
+        "100000",
+        "--max-connections-per-peer",
+        "0",
     ];
     let (gateway, _) = GatewayProcess::start(&emu.base_url(), &flags).await?;
     let rss_idle = gateway.rss_kib();
