@@ -19,7 +19,7 @@ use std::{
 use tokio::time::Instant;
 
 use super::{
-    budget::{Budget, BudgetConfig, Purpose},
+    budget::{Budget, BudgetConfig, BudgetMetrics, Purpose},
     credentials::CredentialProvider,
     endpoint::{Endpoint, Endpoints},
     error::{CloudError, DRY_RUN_OPERATION},
@@ -260,6 +260,7 @@ impl VpcClient {
             .tcp_keepalive(Duration::from_secs(30))
             .build()
             .map_err(|e| CloudError::config(format!("cannot build the HTTP client: {e}")))?;
+        let budget = Budget::new(config.budget.clone(), BudgetMetrics::default());
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -268,7 +269,9 @@ impl VpcClient {
                 config,
             }),
             metrics: UpstreamMetrics::default(),
-            budget: Budget::default(),
+            // The configuration's quotas, unmetered until `with_budget`
+            // hands in the process's shared, metered budget.
+            budget,
             purpose: Purpose::Status,
         })
     }
