@@ -778,6 +778,53 @@ pub async fn fleet(size: &Size) -> Result<Value, String> {
         .map(|t| t.duration_since(sent).as_millis())
         .max()
         .unwrap_or(0);
+    // Modifies on watched gateways through the gateway, one after the
+    // other, beside the same call made directly on the baseline's emulator.
+    let mut through = load::Stats::new();
+    let mut directly = load::Stats::new();
+    let sample = 40.min(gateways.saturating_sub(1));
+    for g in 1..=sample {
+        let started = Instant::now();
+        let done = client
+            .modify_ssl_vpn_server(pb::ModifySslVpnServerRequest {
+                region_id: REGION.into(),
+                ssl_vpn_server_id: server_id(g),
+                port: Some(20003),
+                ..Default::default()
+            })
+            .await;
+        if done.is_ok() {
+            let _ = through.histogram.record(
+                u64::try_from(started.elapsed().as_micros())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            );
+        }
+        let token = uuid::Uuid::new_v4().to_string();
+        let changes = Changes {
+            port: Some(20003),
+            ..Changes::default()
+        };
+        let started = Instant::now();
+        let done = direct
+            .modify_ssl_vpn_server(
+                &ModifyRequest {
+                    region: &region(),
+                    ssl_vpn_server_id: &server_id(g),
+                    client_token: &token,
+                    changes: &changes,
+                },
+                None,
+            )
+            .await;
+        if done.is_ok() {
+            let _ = directly.histogram.record(
+                u64::try_from(started.elapsed().as_micros())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            );
+        }
+    }
     let (_, throttled_total, _) = upstream_calls(&emu);
     for t in &tasks {
         t.abort();
@@ -806,6 +853,10 @@ pub async fn fleet(size: &Size) -> Result<Value, String> {
         "change_watchers": watchers_of_0,
         "change_watchers_succeeded": seen.len(),
         "change_to_last_watcher_succeeded_ms": last_seen_ms,
+        "watched_modifies": through.histogram.len(),
+        "watched_modify_p50_us": through.micros(0.5),
+        "direct_modify_p50_us": directly.micros(0.5),
+        "watched_modify_added_p50_us": through.micros(0.5).saturating_sub(directly.micros(0.5)),
         "throttled_total": throttled_total,
         "rss_idle_kib": rss_idle,
         "rss_with_streams_kib": rss_streams,
