@@ -337,6 +337,37 @@ impl Fixtures {
         serde_json::from_str(text)
     }
 
+    /// A fleet for load and scale tests: `per_region` active gateways in
+    /// each of `regions`, each in a VPC of its own with one server on port
+    /// 20000. Ids are `vpn-{prefix}{i}`, `vss-{prefix}{i}` in the first
+    /// region and `…{prefix}{n}x{i}` in the n-th.
+    pub fn fleet(
+        prefix: &str,
+        regions: &[&str],
+        per_region: usize,
+    ) -> Result<Self, serde_json::Error> {
+        let (mut vpcs, mut gateways, mut servers) = (Vec::new(), Vec::new(), Vec::new());
+        for (n, region) in regions.iter().enumerate() {
+            for i in 0..per_region {
+                let t = if n == 0 {
+                    format!("{prefix}{i}")
+                } else {
+                    format!("{prefix}{n}x{i}")
+                };
+                vpcs.push(serde_json::json!({
+                    "vpc_id": format!("vpc-{t}"), "region_id": region, "cidr_block": "172.16.0.0/16"}));
+                gateways.push(serde_json::json!({
+                    "vpn_gateway_id": format!("vpn-{t}"), "region_id": region, "vpc_id": format!("vpc-{t}")}));
+                servers.push(serde_json::json!({
+                    "ssl_vpn_server_id": format!("vss-{t}"), "vpn_gateway_id": format!("vpn-{t}"),
+                    "local_subnet": "172.16.0.0/24", "client_ip_pool": "10.0.0.0/24", "port": 20000}));
+            }
+        }
+        serde_json::from_value(serde_json::json!({
+            "regions": regions, "vpcs": vpcs, "vpn_gateways": gateways, "ssl_vpn_servers": servers,
+        }))
+    }
+
     /// The documented demo keys: the demo pair, a limited key, an STS key
     /// and a disabled key.
     pub fn default_access_keys() -> Vec<AccessKey> {

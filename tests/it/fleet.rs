@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use serde_json::json;
 use sslvpn_gateway::{
     emulator::{EmulatorConfig, Fixtures, QuotaSetting, QuotaTable},
     pb,
@@ -17,27 +16,8 @@ use crate::support::harness::{
     REGION, SERVER, follow, gateway_config, port_change, start_emulator, start_gateway, timings,
 };
 
-/// `count` gateways in each of `regions`, one server each: in the first
-/// region `vpn-fleet{i}`/`vss-fleet{i}`, in the n-th `vpn-fleet{n}x{i}`.
 fn fleet_in(regions: &[&str], count: usize) -> Fixtures {
-    let (mut vpcs, mut gateways, mut servers) = (Vec::new(), Vec::new(), Vec::new());
-    for (n, region) in regions.iter().enumerate() {
-        for i in 0..count {
-            let t = if n == 0 {
-                format!("{i}")
-            } else {
-                format!("{n}x{i}")
-            };
-            vpcs.push(json!({"vpc_id": format!("vpc-fleet{t}"), "region_id": region, "cidr_block": "172.16.0.0/16"}));
-            gateways.push(json!({"vpn_gateway_id": format!("vpn-fleet{t}"), "region_id": region, "vpc_id": format!("vpc-fleet{t}")}));
-            servers.push(json!({"ssl_vpn_server_id": format!("vss-fleet{t}"), "vpn_gateway_id": format!("vpn-fleet{t}"),
-                                "local_subnet": "172.16.0.0/24", "client_ip_pool": "10.0.0.0/24"}));
-        }
-    }
-    serde_json::from_value(
-        json!({"vpcs": vpcs, "vpn_gateways": gateways, "ssl_vpn_servers": servers}),
-    )
-    .unwrap()
+    Fixtures::fleet("fleet", regions, count).unwrap()
 }
 
 fn fleet(region: &str, count: usize) -> Fixtures {

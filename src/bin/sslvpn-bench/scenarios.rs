@@ -99,25 +99,7 @@ fn gateway_id(i: usize) -> String {
 
 /// `count` gateways, each with one server, each in a VPC of its own.
 pub fn fixtures(count: usize) -> Result<Fixtures, String> {
-    let vpcs: Vec<Value> = (0..count)
-        .map(|i| json!({"vpc_id": format!("vpc-bench{i}"), "region_id": REGION, "cidr_block": "172.16.0.0/16"}))
-        .collect();
-    let gateways: Vec<Value> = (0..count)
-        .map(|i| {
-            json!({"vpn_gateway_id": gateway_id(i), "region_id": REGION, "vpc_id": format!("vpc-bench{i}"),
-                   "ssl_max_connections": 5})
-        })
-        .collect();
-    let servers: Vec<Value> = (0..count)
-        .map(|i| {
-            json!({"ssl_vpn_server_id": server_id(i), "vpn_gateway_id": gateway_id(i),
-                   "local_subnet": "172.16.0.0/24", "client_ip_pool": "10.0.0.0/24", "port": 20000})
-        })
-        .collect();
-    serde_json::from_value(json!({
-        "regions": [REGION], "vpcs": vpcs, "vpn_gateways": gateways, "ssl_vpn_servers": servers,
-    }))
-    .map_err(|e| format!("bench fixtures: {e}"))
+    Fixtures::fleet("bench", &[REGION], count).map_err(|e| format!("bench fixtures: {e}"))
 }
 
 /// An emulator that answers at once and applies changes at once, without
