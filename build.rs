@@ -14,6 +14,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .extern_path(".google.rpc", "::tonic_types::pb")
+        // Written by hand to carry its watchers' shared, pre-encoded parts.
+        .extern_path(
+            ".sslvpn.v1.WatchSslVpnServerResponse",
+            "crate::pb::WatchSslVpnServerResponse",
+        )
         .codec_path("crate::pb::SmallBufferCodec")
         .compile_fds(fds)?;
     // compile_fds prints no rerun-if-changed of its own.

@@ -195,16 +195,14 @@ pub fn modify_response(a: &Accepted) -> pb::ModifySslVpnServerResponse {
     }
 }
 
+/// One watcher's message. The gateway's state and the server are shared by
+/// every watcher of the same observation: converted and encoded by the
+/// first, handed to the rest as the same bytes.
 pub fn watch_message(e: &WatchEvent) -> pb::WatchSslVpnServerResponse {
     pb::WatchSslVpnServerResponse {
-        gateway: e.gateway.as_ref().map(|g| pb::GatewayState {
-            vpn_gateway_id: g.vpn_gateway_id.clone(),
-            status: gateway_status(g.status) as i32,
-            business_status: g.business_status.clone(),
-            observed_at: Some(timestamp(g.observed_at)),
-        }),
+        gateway: None,
         phase: phase(e.phase) as i32,
-        ssl_vpn_server: e.server.as_ref().map(ssl_vpn_server),
+        ssl_vpn_server: None,
         error: e.error.as_ref().map(super::status::rpc_status),
         elapsed: Some(duration(e.elapsed)),
         pending_fields: e
@@ -212,6 +210,22 @@ pub fn watch_message(e: &WatchEvent) -> pb::WatchSslVpnServerResponse {
             .iter()
             .map(|f| f.proto_name().to_owned())
             .collect(),
+        shared: pb::SharedParts {
+            gateway: e.gateway.as_ref().map(|g| {
+                g.encoded(|g| {
+                    pb::SharedParts::encode_gateway(&pb::GatewayState {
+                        vpn_gateway_id: g.vpn_gateway_id.clone(),
+                        status: gateway_status(g.status) as i32,
+                        business_status: g.business_status.clone(),
+                        observed_at: Some(timestamp(g.observed_at)),
+                    })
+                })
+            }),
+            ssl_vpn_server: e
+                .server
+                .as_ref()
+                .map(|s| s.encoded(|s| pb::SharedParts::encode_ssl_vpn_server(&ssl_vpn_server(s)))),
+        },
     }
 }
 

@@ -22,7 +22,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard, OnceLock,
         atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, SystemTime},
@@ -37,6 +37,7 @@ use tracing::Instrument;
 
 use super::{
     metrics::GatewayStatusGauge,
+    shared::View,
     sweep::{self, Due, IDLE_SERVER_ROUNDS, Outcome, RegionSizes},
 };
 use crate::{
@@ -75,6 +76,16 @@ pub struct Snapshot {
     pub servers: Vec<SslVpnServer>,
 }
 
+impl Observation {
+    fn state(snapshot: Snapshot) -> Self {
+        Self::State {
+            snapshot,
+            observed_at: SystemTime::now(),
+            view: OnceLock::new(),
+        }
+    }
+}
+
 impl Snapshot {
     pub fn server(&self, id: &str) -> Option<&SslVpnServer> {
         self.servers.iter().find(|s| s.ssl_vpn_server_id == id)
@@ -82,13 +93,15 @@ impl Snapshot {
 }
 
 /// What watchers read from the cell.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 // Always behind an `Arc`, so the variants' sizes do not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum Observation {
     State {
         snapshot: Snapshot,
         observed_at: SystemTime,
+        /// The snapshot as watchers see it, built by the first that reads it.
+        view: OnceLock<View>,
     },
     /// A permanent failure: the gateway is gone or access was refused.
     Gone(Error),
@@ -124,6 +137,10 @@ struct Watched {
     schedule: Mutex<Schedule>,
     /// The servers last read, kept across rounds that do not read them.
     servers: Mutex<Option<Vec<SslVpnServer>>>,
+    /// When the gateway and its servers were last read. The cell changes
+    /// only with the state, so its time is that of the last change; a
+    /// pre-flight needs the time of the last look.
+    seen: Mutex<Seen>,
     status_gauge: Mutex<GatewayStatusGauge>,
     _watched: crate::metrics::ActiveGuard,
 }
@@ -147,6 +164,20 @@ impl Watched {
             Some(last) if self.fast(&s, now) => next_tick(epoch, config.min_interval, last),
             Some(_) => s.next_slow,
         }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    gateway: Option<SystemTime>,
+    servers: Option<SystemTime>,
+}
+
+impl Seen {
+    /// The age of the older of the two reads.
+    fn age(self, now: SystemTime) -> Option<Duration> {
+        let oldest = self.gateway?.min(self.servers?);
+        Some(now.duration_since(oldest).unwrap_or_default())
     }
 }
 
@@ -268,8 +299,8 @@ impl WatchHub {
         r.wake.notify_one();
     }
 
-    /// The latest observation of a watched gateway, if it is younger than
-    /// `max_age`.
+    /// The latest observation of a watched gateway, if both the gateway and
+    /// its servers were read within `max_age`.
     pub fn fresh(
         &self,
         region: &RegionId,
@@ -278,19 +309,14 @@ impl WatchHub {
     ) -> Option<Snapshot> {
         let regions = lock(&self.inner.regions);
         let w = regions.get(region)?.gateways.get(gateway_id)?;
+        let age = lock(&w.seen).age(SystemTime::now())?;
+        if age > max_age {
+            return None;
+        }
         let cell = w.cell.borrow();
         match cell.as_deref()? {
-            Observation::State {
-                snapshot,
-                observed_at,
-            } if SystemTime::now()
-                .duration_since(*observed_at)
-                .unwrap_or(Duration::MAX)
-                <= max_age =>
-            {
-                Some(snapshot.clone())
-            }
-            _ => None,
+            Observation::State { snapshot, .. } => Some(snapshot.clone()),
+            Observation::Gone(_) => None,
         }
     }
 
@@ -343,6 +369,7 @@ impl WatchHub {
                         status: None,
                     }),
                     servers: Mutex::new(None),
+                    seen: Mutex::new(Seen::default()),
                     status_gauge: Mutex::new(self.inner.metrics.gateway_status()),
                     _watched: self.inner.metrics.poller_started(),
                 })
@@ -558,6 +585,14 @@ fn publish(
     let now = Instant::now();
     lock(&w.status_gauge).observe(&gateway.status);
     let read_servers = servers.is_some();
+    {
+        let read_at = SystemTime::now();
+        let mut seen = lock(&w.seen);
+        seen.gateway = Some(read_at);
+        if read_servers {
+            seen.servers = Some(read_at);
+        }
+    }
     let servers = {
         let mut kept = lock(&w.servers);
         if let Some(fresh) = servers {
@@ -579,10 +614,7 @@ fn publish(
                 business_status = %snapshot.gateway.business_status,
                 "gateway state changed"
             );
-            *cell = Some(Arc::new(Observation::State {
-                snapshot: snapshot.clone(),
-                observed_at: SystemTime::now(),
-            }));
+            *cell = Some(Arc::new(Observation::state(snapshot.clone())));
         }
         !same
     });

@@ -11,6 +11,7 @@
 
 use std::{
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll, ready},
     time::{Duration, SystemTime},
 };
@@ -24,9 +25,10 @@ use super::WatchMetrics;
 use super::{
     hub::{Observation, Subscription},
     phase::{Phase, Tracker, Verdict},
+    shared::{GatewayState, Shared, View},
 };
 use crate::{
-    domain::{Field, GatewayStatus, SslVpnServer, VpnGateway},
+    domain::{Field, SslVpnServer},
     error::{Error, Kind},
     operation::Operation,
 };
@@ -43,48 +45,14 @@ pub struct WatchSpec {
     pub timeout: Duration,
 }
 
-/// A gateway as a watcher sees it.
-#[derive(Clone, Debug)]
-pub struct GatewayState {
-    pub vpn_gateway_id: String,
-    pub status: GatewayStatus,
-    pub business_status: String,
-    /// When the poller read it.
-    pub observed_at: SystemTime,
-}
-
-impl GatewayState {
-    fn new(gateway: &VpnGateway, observed_at: SystemTime) -> Self {
-        Self {
-            vpn_gateway_id: gateway.vpn_gateway_id.clone(),
-            status: gateway.status(),
-            business_status: gateway.business_status.clone(),
-            observed_at,
-        }
-    }
-
-    /// The same to the caller: the time it was read does not count.
-    fn same_as(&self, other: &Self) -> bool {
-        let Self {
-            vpn_gateway_id,
-            status,
-            business_status,
-            observed_at: _,
-        } = other;
-        self.vpn_gateway_id == *vpn_gateway_id
-            && self.status == *status
-            && self.business_status == *business_status
-    }
-}
-
 /// One thing a watcher is told: where the change stands, and what the
 /// server and its gateway look like.
 #[derive(Clone, Debug)]
 pub struct WatchEvent {
-    pub gateway: Option<GatewayState>,
+    pub gateway: Option<Arc<Shared<GatewayState>>>,
     pub phase: Phase,
     /// The server as last seen (always set once it has been seen).
-    pub server: Option<SslVpnServer>,
+    pub server: Option<Arc<Shared<SslVpnServer>>>,
     /// Why, when `phase` is `Failed`.
     pub error: Option<Error>,
     /// Since the change was accepted (or the watch began).
@@ -94,8 +62,8 @@ pub struct WatchEvent {
 }
 
 /// Events travel boxed: tokio's channel allocates its slots 32 at a time
-/// whatever its bound, and an inline event (a whole `SslVpnServer`) made
-/// that block most of an idle stream's memory.
+/// whatever its bound, and an inline event made that block most of an
+/// idle stream's memory.
 type Item = Result<Box<WatchEvent>, Error>;
 
 /// The caller's end of one stream. It checks the shutdown itself: a reader
@@ -177,8 +145,8 @@ async fn produce(spec: WatchSpec, mut sub: Subscription, tx: Tx, shutdown: Cance
     let deadline = Instant::now() + spec.timeout;
     let mut tracker = Tracker::new(spec.operation.clone());
     let mut last_sent: Option<WatchEvent> = None;
-    let mut last_server: Option<SslVpnServer> = None;
-    let mut last_gateway: Option<GatewayState> = None;
+    let mut last_server: Option<Arc<Shared<SslVpnServer>>> = None;
+    let mut last_gateway: Option<Arc<Shared<GatewayState>>> = None;
     let mut completed = false;
     let _active = sub.metrics().stream_opened();
     let mut last_phase: Option<Phase> = None;
@@ -300,21 +268,24 @@ fn judge(
     spec: &WatchSpec,
     tracker: &mut Tracker,
     observation: &Observation,
-    last_server: &mut Option<SslVpnServer>,
-    last_gateway: &mut Option<GatewayState>,
+    last_server: &mut Option<Arc<Shared<SslVpnServer>>>,
+    last_gateway: &mut Option<Arc<Shared<GatewayState>>>,
     started: SystemTime,
 ) -> (WatchEvent, Verdict) {
     let verdict = match observation {
         Observation::State {
             snapshot,
             observed_at,
+            view,
         } => {
-            let server = snapshot.server(&spec.ssl_vpn_server_id);
-            *last_gateway = Some(GatewayState::new(&snapshot.gateway, *observed_at));
-            if let Some(server) = server {
-                *last_server = Some(server.clone().on_gateway(&snapshot.gateway));
+            let view =
+                view.get_or_init(|| View::new(&snapshot.gateway, &snapshot.servers, *observed_at));
+            let id = &spec.ssl_vpn_server_id;
+            last_gateway.replace(Arc::clone(&view.gateway));
+            if let Some(server) = view.server(id) {
+                last_server.replace(Arc::clone(server));
             }
-            tracker.observe(&snapshot.gateway, server)
+            tracker.observe(&snapshot.gateway, snapshot.server(id))
         }
         Observation::Gone(error) => Verdict {
             phase: Phase::Failed,
@@ -369,6 +340,7 @@ fn differs(last: Option<&WatchEvent>, next: &WatchEvent) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::GatewayStatus;
 
     fn receiver(shutdown: &CancellationToken) -> (Tx, WatchReceiver) {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
@@ -399,13 +371,16 @@ mod tests {
     #[test]
     fn only_what_the_caller_sees_counts_as_a_change() {
         let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
-        let base = WatchEvent {
-            gateway: Some(GatewayState {
+        let gateway = |status, observed| {
+            Some(Shared::new(GatewayState {
                 vpn_gateway_id: "vpn-a".into(),
-                status: GatewayStatus::Active,
+                status,
                 business_status: "Normal".into(),
-                observed_at: at(1),
-            }),
+                observed_at: at(observed),
+            }))
+        };
+        let base = WatchEvent {
+            gateway: gateway(GatewayStatus::Active, 1),
             elapsed: Duration::from_secs(1),
             pending: vec![Field::Port],
             ..event(Phase::Pending)
@@ -413,14 +388,10 @@ mod tests {
         assert!(differs(None, &base));
         let mut later = base.clone();
         later.elapsed = Duration::from_secs(9);
-        if let Some(g) = later.gateway.as_mut() {
-            g.observed_at = at(9);
-        }
+        later.gateway = gateway(GatewayStatus::Active, 9);
         assert!(!differs(Some(&base), &later), "time alone is no news");
         let mut busy = later.clone();
-        if let Some(g) = busy.gateway.as_mut() {
-            g.status = GatewayStatus::Updating;
-        }
+        busy.gateway = gateway(GatewayStatus::Updating, 9);
         assert!(differs(Some(&base), &busy));
         let mut applied = later.clone();
         applied.pending.clear();

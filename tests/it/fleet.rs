@@ -238,6 +238,44 @@ async fn a_modify_on_a_watched_gateway_makes_one_upstream_call_and_three_otherwi
 }
 
 #[tokio::test]
+async fn a_steady_gateway_read_moments_ago_counts_as_fresh() {
+    // Freshness is the age of the last read, not of the last change: this
+    // gateway is read every 100 ms but has not changed for longer than the
+    // 1 s window by the time the modify comes.
+    let emulator = start_emulator(EmulatorConfig {
+        timings: timings(20, 50),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let mut config = gateway_config(&emulator);
+    config.poll = PollConfig {
+        min_interval: Duration::from_secs(1),
+        max_interval: Duration::from_millis(100),
+        call_timeout: Duration::from_secs(5),
+    };
+    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+    let (server, client) = start_gateway(config).await;
+    let admin = server.admin_addr().unwrap();
+    let http = reqwest::Client::new();
+
+    let mut c = client.clone();
+    let mut stream = c
+        .watch_ssl_vpn_server(follow(SERVER))
+        .await
+        .unwrap()
+        .into_inner();
+    stream.next().await.expect("a first message").unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = caller_calls(&http, admin).await;
+    let mut c = client.clone();
+    c.modify_ssl_vpn_server(port_change(SERVER, 1203))
+        .await
+        .unwrap();
+    let spent = caller_calls(&http, admin).await - before;
+    assert_eq!(spent, 1.0, "read 100 ms ago, unchanged for 1.5 s: fresh");
+}
+
+#[tokio::test]
 async fn three_hundred_gateways_over_three_regions_stay_under_every_quota() {
     const REGIONS: [&str; 3] = ["cn-hangzhou", "cn-shanghai", "cn-beijing"];
     const PER_REGION: usize = 100;

@@ -1,24 +1,10 @@
-//! The generated code of the `sslvpn.v1` contract, and the descriptor set
-//! reflection serves. Everything that crosses the wire to clients is here.
-
-#![allow(clippy::all, missing_docs)]
+//! The codec of every generated server and client: prost's, with a small
+//! encode buffer.
 
 use std::marker::PhantomData;
 
 use tonic::codec::{BufferSettings, Codec};
 use tonic_prost::{ProstDecoder, ProstEncoder};
-
-/// Package `sslvpn.v1`: messages, the server trait and a client.
-pub mod sslvpn {
-    pub mod v1 {
-        tonic::include_proto!("sslvpn.v1");
-    }
-}
-
-pub use sslvpn::v1::*;
-
-/// The encoded `FileDescriptorSet` of the contract and its imports.
-pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("sslvpn_descriptor");
 
 /// Bytes tonic reserves up front to encode a response body. Its default
 /// (8 KiB) stays allocated for a whole stream's life to hold a few hundred
