@@ -20,8 +20,12 @@ pub struct GatewayProcess {
     pub addr: SocketAddr,
 }
 
-/// The `sslvpn-gateway` binary next to this one.
+/// The `sslvpn-gateway` binary next to this one, or `SSLVPN_BENCH_GATEWAY`.
 pub fn gateway_binary() -> Result<PathBuf, String> {
+    // Another build of the gateway, to compare two versions in one run.
+    if let Some(bin) = std::env::var_os("SSLVPN_BENCH_GATEWAY") {
+        return Ok(PathBuf::from(bin));
+    }
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     let bin = me.with_file_name("sslvpn-gateway");
     if bin.exists() {
