@@ -23,7 +23,8 @@
 //! Beside them: the `emulator` plays the cloud over real HTTP for demos and
 //! tests and imports nothing of the crate (its rules are its own, written
 //! from the API document); the `client` is the command-line client, which
-//! speaks only the public contract (`pb`). `docs/architecture.md` follows a
+//! speaks only the public contract (`pb`, generated code that names nothing
+//! of the crate; the server's half of the wire is `service::wire`). `docs/architecture.md` follows a
 //! modify and a watch through the rooms.
 
 #[cfg(test)]

@@ -1,15 +1,9 @@
-//! The generated code of the `sslvpn.v1` contract, and the descriptor set
-//! reflection serves. Everything that crosses the wire to clients is here.
-//! One message is written by hand (`watch_response`): the watch stream's,
-//! so that what all watchers of a gateway share is encoded once.
+//! The generated code of the `sslvpn.v1` contract (its messages and a
+//! client), and the descriptor set reflection serves. Generated only: the
+//! server trait and the watch stream's hand-written message are the
+//! service's (`service::wire`), which names this module, never the reverse.
 
-mod codec;
-mod watch_response;
-
-pub use codec::SmallBufferCodec;
-pub use watch_response::{SharedParts, WatchSslVpnServerResponse};
-
-/// Package `sslvpn.v1`: messages, the server trait and a client.
+/// Package `sslvpn.v1`: messages and a client.
 #[allow(clippy::all, missing_docs)]
 pub mod sslvpn {
     pub mod v1 {

@@ -32,8 +32,10 @@ use crate::{
         StaticCredentials, UpstreamMetrics, VpcClient,
     },
     metrics,
-    pb::{self, ssl_vpn_service_server::SslVpnServiceServer},
-    service::SslVpnApi,
+    service::{
+        SslVpnApi,
+        wire::{self, SslVpnServiceServer},
+    },
     watch::{WatchHub, WatchMetrics},
 };
 
@@ -320,7 +322,7 @@ pub async fn start(config: ServeConfig, listener: TcpListener) -> Result<ServerH
 
 fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
     tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(wire::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         // So clients can decode ErrorInfo, BadRequest and RetryInfo details.
         .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)

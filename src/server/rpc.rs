@@ -390,7 +390,7 @@ mod tests {
     #[test]
     fn every_method_of_the_contract_is_known() {
         use prost::Message;
-        let set = prost_types::FileDescriptorSet::decode(crate::pb::FILE_DESCRIPTOR_SET)
+        let set = prost_types::FileDescriptorSet::decode(crate::service::wire::FILE_DESCRIPTOR_SET)
             .expect("descriptor set decodes");
         let mut seen = 0;
         for file in set.file.iter().filter(|f| f.package() == "sslvpn.v1") {

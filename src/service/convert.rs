@@ -9,7 +9,7 @@ use crate::{
     domain::{self, Cipher, GatewayStatus, Protocol},
     modify::Accepted,
     pb,
-    service::gate::ModifyRequested,
+    service::{gate::ModifyRequested, wire},
     validate::{Choice, ModifyInput},
     watch::{phase::Phase, stream::WatchEvent},
 };
@@ -198,8 +198,8 @@ pub fn modify_response(a: &Accepted) -> pb::ModifySslVpnServerResponse {
 /// One watcher's message. The gateway's state and the server are shared by
 /// every watcher of the same observation: converted and encoded by the
 /// first, handed to the rest as the same bytes.
-pub fn watch_message(e: &WatchEvent) -> pb::WatchSslVpnServerResponse {
-    pb::WatchSslVpnServerResponse {
+pub fn watch_message(e: &WatchEvent) -> wire::WatchSslVpnServerResponse {
+    wire::WatchSslVpnServerResponse {
         gateway: None,
         phase: phase(e.phase) as i32,
         ssl_vpn_server: None,
@@ -210,10 +210,10 @@ pub fn watch_message(e: &WatchEvent) -> pb::WatchSslVpnServerResponse {
             .iter()
             .map(|f| f.proto_name().to_owned())
             .collect(),
-        shared: pb::SharedParts {
+        shared: wire::SharedParts {
             gateway: e.gateway.as_ref().map(|g| {
                 g.encoded(|g| {
-                    pb::SharedParts::encode_gateway(&pb::GatewayState {
+                    wire::SharedParts::encode_gateway(&pb::GatewayState {
                         vpn_gateway_id: g.vpn_gateway_id.clone(),
                         status: gateway_status(g.status) as i32,
                         business_status: g.business_status.clone(),
@@ -221,10 +221,9 @@ pub fn watch_message(e: &WatchEvent) -> pb::WatchSslVpnServerResponse {
                     })
                 })
             }),
-            ssl_vpn_server: e
-                .server
-                .as_ref()
-                .map(|s| s.encoded(|s| pb::SharedParts::encode_ssl_vpn_server(&ssl_vpn_server(s)))),
+            ssl_vpn_server: e.server.as_ref().map(|s| {
+                s.encoded(|s| wire::SharedParts::encode_ssl_vpn_server(&ssl_vpn_server(s)))
+            }),
         },
     }
 }

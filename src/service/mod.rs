@@ -10,6 +10,7 @@
 pub mod convert;
 pub mod gate;
 pub mod status;
+pub mod wire;
 
 use std::{
     pin::Pin,
@@ -23,7 +24,10 @@ use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
-use self::gate::{Gate, Rpc, StreamPermit, Target};
+use self::{
+    gate::{Gate, Rpc, StreamPermit, Target},
+    wire::SslVpnService,
+};
 use crate::{
     cloud::VpcClient,
     directory::{GatewayMemo, read_server},
@@ -31,7 +35,7 @@ use crate::{
     error::{Error, Kind},
     modify::Modifier,
     operation::Operation,
-    pb::{self, ssl_vpn_service_server::SslVpnService},
+    pb,
     validate::{self, Violations},
     watch::{
         WatchHub,
@@ -145,7 +149,7 @@ impl SslVpnApi {
 }
 
 type WatchStream =
-    Pin<Box<dyn Stream<Item = Result<pb::WatchSslVpnServerResponse, Status>> + Send + 'static>>;
+    Pin<Box<dyn Stream<Item = Result<wire::WatchSslVpnServerResponse, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
 impl SslVpnService for SslVpnApi {

@@ -170,69 +170,98 @@ async fn a_change_sent_through_the_gateway_wakes_its_resting_watchers() {
     assert!(seen.contains(&pb::Phase::Applying), "{seen:?}");
 }
 
-/// Calls the gateway spent for callers (not polls), from its own /metrics.
-async fn caller_calls(http: &reqwest::Client, admin: std::net::SocketAddr) -> f64 {
-    let text = http
-        .get(format!("http://{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .filter(|l| {
-            l.starts_with("sslvpn_upstream_calls_total{") && !l.contains("purpose=\"poll\"")
+/// A gateway on its own emulator, with its admin listener, to count what a
+/// step costs callers.
+struct Metered {
+    _emulator: sslvpn_gateway::emulator::EmulatorHandle,
+    _server: sslvpn_gateway::server::ServerHandle,
+    client: crate::support::harness::Client,
+    admin: std::net::SocketAddr,
+    http: reqwest::Client,
+}
+
+impl Metered {
+    /// `fast` and `slow` are the watch's cadences (busy and idle).
+    async fn start(fast: Duration, slow: Duration) -> Self {
+        let emulator = start_emulator(EmulatorConfig {
+            timings: timings(20, 50),
+            ..EmulatorConfig::default()
         })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
+        .await;
+        let mut config = gateway_config(&emulator);
+        config.poll = PollConfig {
+            min_interval: fast,
+            max_interval: slow,
+            call_timeout: Duration::from_secs(5),
+        };
+        config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        let (server, client) = start_gateway(config).await;
+        let admin = server.admin_addr().unwrap();
+        Self {
+            _emulator: emulator,
+            _server: server,
+            client,
+            admin,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Calls the gateway spent for callers (not polls), from its /metrics.
+    async fn caller_calls(&self) -> f64 {
+        let text = self
+            .http
+            .get(format!("http://{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| {
+                l.starts_with("sslvpn_upstream_calls_total{") && !l.contains("purpose=\"poll\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Caller calls one port change costs.
+    async fn modify_cost(&self, server: &str, port: u32) -> f64 {
+        let before = self.caller_calls().await;
+        let mut c = self.client.clone();
+        c.modify_ssl_vpn_server(port_change(server, port))
+            .await
+            .unwrap();
+        self.caller_calls().await - before
+    }
+
+    /// Starts a watch of `server` and waits for its first message.
+    async fn watched(&self, server: &str) -> tonic::Streaming<pb::WatchSslVpnServerResponse> {
+        let mut c = self.client.clone();
+        let mut stream = c
+            .watch_ssl_vpn_server(follow(server))
+            .await
+            .unwrap()
+            .into_inner();
+        stream.next().await.expect("a first message").unwrap();
+        stream
+    }
 }
 
 #[tokio::test]
 async fn a_modify_on_a_watched_gateway_makes_one_upstream_call_and_three_otherwise() {
-    let emulator = start_emulator(EmulatorConfig {
-        timings: timings(20, 50),
-        ..EmulatorConfig::default()
-    })
-    .await;
-    let mut config = gateway_config(&emulator);
     // A fast cadence long enough for the observation to stay fresh.
-    config.poll = PollConfig {
-        min_interval: Duration::from_secs(30),
-        max_interval: Duration::from_secs(3600),
-        call_timeout: Duration::from_secs(5),
-    };
-    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-    let (server, client) = start_gateway(config).await;
-    let admin = server.admin_addr().unwrap();
-    let http = reqwest::Client::new();
+    let gateway = Metered::start(Duration::from_secs(30), Duration::from_secs(3600)).await;
 
     // Not watched: resolve reads the server, the pre-flight the gateway,
     // then the modify.
-    let before = caller_calls(&http, admin).await;
-    let mut c = client.clone();
-    c.modify_ssl_vpn_server(port_change("vss-hz1peer", 1201))
-        .await
-        .unwrap();
-    let unwatched = caller_calls(&http, admin).await - before;
-    assert_eq!(unwatched, 3.0);
+    assert_eq!(gateway.modify_cost("vss-hz1peer", 1201).await, 3.0);
 
     // Watched and just observed: the modify alone.
-    let mut c = client.clone();
-    let mut stream = c
-        .watch_ssl_vpn_server(follow(SERVER))
-        .await
-        .unwrap()
-        .into_inner();
-    stream.next().await.expect("a first message").unwrap();
-    let before = caller_calls(&http, admin).await;
-    let mut c = client.clone();
-    c.modify_ssl_vpn_server(port_change(SERVER, 1202))
-        .await
-        .unwrap();
-    let watched = caller_calls(&http, admin).await - before;
+    let _stream = gateway.watched(SERVER).await;
     assert_eq!(
-        watched, 1.0,
+        gateway.modify_cost(SERVER, 1202).await,
+        1.0,
         "the fresh observation spared the pre-flight's reads"
     );
 }
@@ -242,37 +271,14 @@ async fn a_steady_gateway_read_moments_ago_counts_as_fresh() {
     // Freshness is the age of the last read, not of the last change: this
     // gateway is read every 100 ms but has not changed for longer than the
     // 1 s window by the time the modify comes.
-    let emulator = start_emulator(EmulatorConfig {
-        timings: timings(20, 50),
-        ..EmulatorConfig::default()
-    })
-    .await;
-    let mut config = gateway_config(&emulator);
-    config.poll = PollConfig {
-        min_interval: Duration::from_secs(1),
-        max_interval: Duration::from_millis(100),
-        call_timeout: Duration::from_secs(5),
-    };
-    config.admin_listen = Some("127.0.0.1:0".parse().unwrap());
-    let (server, client) = start_gateway(config).await;
-    let admin = server.admin_addr().unwrap();
-    let http = reqwest::Client::new();
-
-    let mut c = client.clone();
-    let mut stream = c
-        .watch_ssl_vpn_server(follow(SERVER))
-        .await
-        .unwrap()
-        .into_inner();
-    stream.next().await.expect("a first message").unwrap();
+    let gateway = Metered::start(Duration::from_secs(1), Duration::from_millis(100)).await;
+    let _stream = gateway.watched(SERVER).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = caller_calls(&http, admin).await;
-    let mut c = client.clone();
-    c.modify_ssl_vpn_server(port_change(SERVER, 1203))
-        .await
-        .unwrap();
-    let spent = caller_calls(&http, admin).await - before;
-    assert_eq!(spent, 1.0, "read 100 ms ago, unchanged for 1.5 s: fresh");
+    assert_eq!(
+        gateway.modify_cost(SERVER, 1203).await,
+        1.0,
+        "read 100 ms ago, unchanged for 1.5 s: fresh"
+    );
 }
 
 #[tokio::test]

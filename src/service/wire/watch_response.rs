@@ -3,8 +3,8 @@
 //!
 //! Every watcher of a gateway is told the same gateway state and the same
 //! server at each change; only the phase, the time since it began and the
-//! pending fields are its own. build.rs maps the message here instead of
-//! generating it, and this type adds `shared`: fields 1 and 3 as encoded
+//! pending fields are its own. build.rs has the generated server name this
+//! type instead of `pb`'s, and this type adds `shared`: fields 1 and 3 as encoded
 //! once per observation, written in their place, so ten thousand watchers
 //! cost one conversion and one encoding of the server, not ten thousand.
 //! On the wire nothing changes (the bytes are those prost would write, in
@@ -16,7 +16,7 @@ use prost::{
     encoding::{DecodeContext, WireType, int32, message, skip_field, string},
 };
 
-use super::{GatewayState, Phase, SslVpnServer};
+use crate::pb::{GatewayState, Phase, SslVpnServer};
 
 const GATEWAY: u32 = 1;
 const PHASE: u32 = 2;
@@ -74,6 +74,28 @@ fn encode_field(tag: u32, value: &impl Message) -> Bytes {
     buf.freeze()
 }
 
+/// A field written either from its shared encoding or from its value.
+fn encode_either(
+    tag: u32,
+    shared: Option<&Bytes>,
+    value: Option<&impl Message>,
+    buf: &mut impl BufMut,
+) {
+    match (shared, value) {
+        (Some(encoded), _) => buf.put_slice(encoded),
+        (None, Some(value)) => message::encode(tag, value, buf),
+        (None, None) => {}
+    }
+}
+
+fn encoded_len_either(tag: u32, shared: Option<&Bytes>, value: Option<&impl Message>) -> usize {
+    match (shared, value) {
+        (Some(encoded), _) => encoded.len(),
+        (None, Some(value)) => message::encoded_len(tag, value),
+        (None, None) => 0,
+    }
+}
+
 impl WatchSslVpnServerResponse {
     /// The phase, or `Unspecified` for a number this build does not know.
     pub fn phase(&self) -> Phase {
@@ -87,19 +109,21 @@ impl WatchSslVpnServerResponse {
 
 impl Message for WatchSslVpnServerResponse {
     fn encode_raw(&self, buf: &mut impl BufMut) {
-        match (&self.shared.gateway, &self.gateway) {
-            (Some(encoded), _) => buf.put_slice(encoded),
-            (None, Some(gateway)) => message::encode(GATEWAY, gateway, buf),
-            (None, None) => {}
-        }
+        encode_either(
+            GATEWAY,
+            self.shared.gateway.as_ref(),
+            self.gateway.as_ref(),
+            buf,
+        );
         if self.phase != 0 {
             int32::encode(PHASE, &self.phase, buf);
         }
-        match (&self.shared.ssl_vpn_server, &self.ssl_vpn_server) {
-            (Some(encoded), _) => buf.put_slice(encoded),
-            (None, Some(server)) => message::encode(SSL_VPN_SERVER, server, buf),
-            (None, None) => {}
-        }
+        encode_either(
+            SSL_VPN_SERVER,
+            self.shared.ssl_vpn_server.as_ref(),
+            self.ssl_vpn_server.as_ref(),
+            buf,
+        );
         if let Some(error) = &self.error {
             message::encode(ERROR, error, buf);
         }
@@ -148,16 +172,13 @@ impl Message for WatchSslVpnServerResponse {
     }
 
     fn encoded_len(&self) -> usize {
-        let gateway = match (&self.shared.gateway, &self.gateway) {
-            (Some(encoded), _) => encoded.len(),
-            (None, Some(gateway)) => message::encoded_len(GATEWAY, gateway),
-            (None, None) => 0,
-        };
-        let server = match (&self.shared.ssl_vpn_server, &self.ssl_vpn_server) {
-            (Some(encoded), _) => encoded.len(),
-            (None, Some(server)) => message::encoded_len(SSL_VPN_SERVER, server),
-            (None, None) => 0,
-        };
+        let gateway =
+            encoded_len_either(GATEWAY, self.shared.gateway.as_ref(), self.gateway.as_ref());
+        let server = encoded_len_either(
+            SSL_VPN_SERVER,
+            self.shared.ssl_vpn_server.as_ref(),
+            self.ssl_vpn_server.as_ref(),
+        );
         let phase = if self.phase == 0 {
             0
         } else {
@@ -185,6 +206,7 @@ impl Message for WatchSslVpnServerResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pb;
 
     fn full() -> WatchSslVpnServerResponse {
         WatchSslVpnServerResponse {
@@ -218,26 +240,9 @@ mod tests {
         }
     }
 
-    /// What prost's derive writes for the same message: the generated type
-    /// this one replaces, declared as build.rs would have generated it.
-    #[derive(Clone, PartialEq, Message)]
-    struct Derived {
-        #[prost(message, optional, tag = "1")]
-        gateway: Option<GatewayState>,
-        #[prost(enumeration = "Phase", tag = "2")]
-        phase: i32,
-        #[prost(message, optional, tag = "3")]
-        ssl_vpn_server: Option<SslVpnServer>,
-        #[prost(message, optional, tag = "4")]
-        error: Option<tonic_types::pb::Status>,
-        #[prost(message, optional, tag = "5")]
-        elapsed: Option<prost_types::Duration>,
-        #[prost(string, repeated, tag = "6")]
-        pending_fields: Vec<String>,
-    }
-
-    fn derived(m: &WatchSslVpnServerResponse) -> Derived {
-        Derived {
+    /// The same message as `pb`'s generated type, which clients decode.
+    fn generated(m: &WatchSslVpnServerResponse) -> pb::WatchSslVpnServerResponse {
+        pb::WatchSslVpnServerResponse {
             gateway: m.gateway.clone(),
             phase: m.phase,
             ssl_vpn_server: m.ssl_vpn_server.clone(),
@@ -251,7 +256,7 @@ mod tests {
     fn it_writes_the_bytes_prost_writes_and_reads_them_back() {
         for m in [full(), WatchSslVpnServerResponse::default()] {
             let bytes = m.encode_to_vec();
-            assert_eq!(bytes, derived(&m).encode_to_vec());
+            assert_eq!(bytes, generated(&m).encode_to_vec());
             assert_eq!(bytes.len(), m.encoded_len());
             assert_eq!(WatchSslVpnServerResponse::decode(&bytes[..]).unwrap(), m);
         }
@@ -276,6 +281,8 @@ mod tests {
         assert_eq!(bytes.len(), shared.encoded_len());
         let decoded = WatchSslVpnServerResponse::decode(&bytes[..]).unwrap();
         assert_eq!(decoded, m, "decoding fills the fields, not `shared`");
+        let client = pb::WatchSslVpnServerResponse::decode(&bytes[..]).unwrap();
+        assert_eq!(client, generated(&m), "a client reads what it was sent");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The codec of every generated server and client: prost's, with a small
+//! The codec of the generated server: prost's, with a small
 //! encode buffer.
 
 use std::marker::PhantomData;
@@ -16,7 +16,7 @@ const ENCODE_BUFFER: usize = 1024;
 const YIELD_THRESHOLD: usize = 32 * 1024;
 
 /// The prost codec with a small encode buffer; named in build.rs as the
-/// codec of every generated server and client.
+/// codec of the generated server.
 #[derive(Debug, Clone, Copy)]
 pub struct SmallBufferCodec<T, U>(PhantomData<(T, U)>);
 
