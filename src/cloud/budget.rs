@@ -325,6 +325,14 @@ impl Budget {
         let taken = bucket.take(share, now);
         let left = bucket.left(now);
         drop(buckets);
+        self.show_left(region, action, left);
+        if taken.is_ok() {
+            self.count(action, purpose);
+        }
+        taken
+    }
+
+    fn show_left(&self, region: &RegionId, action: &'static str, left: f64) {
         self.inner
             .metrics
             .remaining
@@ -333,10 +341,6 @@ impl Budget {
                 action,
             })
             .set(left);
-        if taken.is_ok() {
-            self.count(action, purpose);
-        }
-        taken
     }
 
     fn count(&self, action: &'static str, purpose: Purpose) {
@@ -377,8 +381,16 @@ impl Budget {
     /// the same quota, so spend only half of it for one period.
     pub fn throttled(&self, region: &RegionId, action: &'static str) {
         let now = Instant::now();
-        if let Some(bucket) = self.lock().get_mut(&(region.clone(), action)) {
-            bucket.shrunk_until = Some(now + bucket.quota.period);
+        let left = self
+            .lock()
+            .get_mut(&(region.clone(), action))
+            .map(|bucket| {
+                bucket.shrunk_until = Some(now + bucket.quota.period);
+                bucket.left(now)
+            });
+        // Shown at once: a throttled sweeper may not call again for a while.
+        if let Some(left) = left {
+            self.show_left(region, action, left);
         }
     }
 

@@ -173,7 +173,7 @@ async fn a_change_sent_through_the_gateway_wakes_its_resting_watchers() {
 /// A gateway on its own emulator, with its admin listener, to count what a
 /// step costs callers.
 struct Metered {
-    _emulator: sslvpn_gateway::emulator::EmulatorHandle,
+    emulator: sslvpn_gateway::emulator::EmulatorHandle,
     _server: sslvpn_gateway::server::ServerHandle,
     client: crate::support::harness::Client,
     admin: std::net::SocketAddr,
@@ -183,11 +183,19 @@ struct Metered {
 impl Metered {
     /// `fast` and `slow` are the watch's cadences (busy and idle).
     async fn start(fast: Duration, slow: Duration) -> Self {
-        let emulator = start_emulator(EmulatorConfig {
-            timings: timings(20, 50),
-            ..EmulatorConfig::default()
-        })
-        .await;
+        Self::on(
+            EmulatorConfig {
+                timings: timings(20, 50),
+                ..EmulatorConfig::default()
+            },
+            fast,
+            slow,
+        )
+        .await
+    }
+
+    async fn on(emulator: EmulatorConfig, fast: Duration, slow: Duration) -> Self {
+        let emulator = start_emulator(emulator).await;
         let mut config = gateway_config(&emulator);
         config.poll = PollConfig {
             min_interval: fast,
@@ -198,7 +206,7 @@ impl Metered {
         let (server, client) = start_gateway(config).await;
         let admin = server.admin_addr().unwrap();
         Self {
-            _emulator: emulator,
+            emulator,
             _server: server,
             client,
             admin,
@@ -206,8 +214,8 @@ impl Metered {
         }
     }
 
-    /// Calls the gateway spent for callers (not polls), from its /metrics.
-    async fn caller_calls(&self) -> f64 {
+    /// The sum of the gateway's samples whose line passes `keep`.
+    async fn sum_of(&self, keep: impl Fn(&str) -> bool) -> f64 {
         let text = self
             .http
             .get(format!("http://{}/metrics", self.admin))
@@ -218,11 +226,29 @@ impl Metered {
             .await
             .unwrap();
         text.lines()
-            .filter(|l| {
-                l.starts_with("sslvpn_upstream_calls_total{") && !l.contains("purpose=\"poll\"")
-            })
+            .filter(|l| keep(l))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
+    }
+
+    /// Calls the gateway spent for callers (not polls), from its /metrics.
+    async fn caller_calls(&self) -> f64 {
+        self.sum_of(|l| {
+            l.starts_with("sslvpn_upstream_calls_total{") && !l.contains("purpose=\"poll\"")
+        })
+        .await
+    }
+
+    /// What the gateway's budget has left of `action` in the test region.
+    async fn budget_left(&self, action: &str) -> f64 {
+        let region = format!("region=\"{REGION}\"");
+        let action = format!("action=\"{action}\"");
+        self.sum_of(|l| {
+            l.starts_with("sslvpn_upstream_budget_remaining{")
+                && l.contains(&region)
+                && l.contains(&action)
+        })
+        .await
     }
 
     /// Caller calls one port change costs.
@@ -279,6 +305,50 @@ async fn a_steady_gateway_read_moments_ago_counts_as_fresh() {
         1.0,
         "read 100 ms ago, unchanged for 1.5 s: fresh"
     );
+}
+
+#[tokio::test]
+async fn a_throttle_from_the_cloud_shrinks_the_budget_and_stretches_the_cadence() {
+    // Two gateways watch the same server for the same while, side by side:
+    // one on a cloud whose DescribeVpnGateway quota someone else has all
+    // but spent (two calls an hour left to us), one on a cloud with room.
+    const ACTION: &str = "DescribeVpnGateway";
+    let cloud = |quota: &str| {
+        let mut quotas = QuotaTable::default();
+        let s: QuotaSetting = quota.parse().unwrap();
+        quotas.set(s.action, s.quota);
+        EmulatorConfig {
+            timings: timings(20, 50),
+            quotas,
+            ..EmulatorConfig::default()
+        }
+    };
+    let fast = Duration::from_millis(25);
+    let slow = Duration::from_millis(100);
+    let throttled = Metered::on(cloud("DescribeVpnGateway=2/1h"), fast, slow).await;
+    let roomy = Metered::on(cloud("DescribeVpnGateway=off"), fast, slow).await;
+    // The gateway's default budget: the documented quota.
+    let quota = 600.0;
+
+    let _watches = [throttled.watched(SERVER).await, roomy.watched(SERVER).await];
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let refused = throttled.emulator.counters().throttled(ACTION);
+    assert!(refused > 0, "the cloud throttled the gateway");
+    let spent_throttled = calls(&throttled.emulator, ACTION);
+    let spent_roomy = calls(&roomy.emulator, ACTION);
+    assert!(
+        spent_throttled * 3 <= spent_roomy,
+        "a throttled sweeper waits instead of retrying at its cadence: \
+         {spent_throttled} calls ({refused} throttled) against {spent_roomy} with room"
+    );
+    let left = throttled.budget_left(ACTION).await;
+    assert!(
+        left <= quota / 2.0,
+        "after a throttle only half the quota is spent for a while: {left} of {quota}"
+    );
+    let left = roomy.budget_left(ACTION).await;
+    assert!(left > quota / 2.0 && left < quota, "{left} of {quota}");
 }
 
 #[tokio::test]
